@@ -1,0 +1,24 @@
+"""Shared test set-up: no network, no user caches touched, Agg plots, clean provenance."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch, tmp_path_factory):
+    """Each test sees empty kit settings and a clean provenance log.
+
+    The torch hub cache is left alone (reading it is harmless); tests that write weight
+    files point ``TORCH_HOME`` at their own temporary folder.
+    """
+    for var in ("KIT_PROFILE", "KIT_DEVICE", "KIT_ALLOW_RANDOM_WEIGHTS", "KIT_REQUIRE_WEIGHTS",
+                "KIT_PROVENANCE_FILE", "NBGRADER_EXECUTION"):
+        monkeypatch.delenv(var, raising=False)
+    from helpers import provenance
+    provenance.clear()
+    yield
+    provenance.clear()
