@@ -1,0 +1,446 @@
+"""Regularising transforms for image optimisation.
+
+Every transform takes and returns a float image ``[B, 3, H, W]`` in the kit's pixel
+units (RGB in ``[0, 1]``); none of them modifies its input in place. They fall into
+two groups, used at two places of :func:`helpers.optim.optimize_image`:
+
+* **pre-step** transforms change the image the objective *sees* (random
+  translation, :class:`Jitter`), differentiably, so the gradient flows back to the
+  un-translated parameter (Mordvintsev et al. 2015; Lucid/Lucent's ``jitter``);
+* **post-step** regularisers change the parameter itself after each update
+  (:class:`L2Decay`, :class:`GaussianBlur`, :class:`ClipSmallValues`,
+  :class:`ClipSmallContributions`), as in Yosinski et al. 2015, "Understanding
+  Neural Networks Through Deep Visualization", Sec. 3.
+
+Calling convention: a :class:`Transform` is called as ``t(image, step=k, grad=g)``;
+``step`` (0-based step index) and ``grad`` (the gradient of the objective with
+respect to the image, same shape) are optional and only some transforms use them.
+Plain callables ``f(image) -> image`` are accepted wherever a transform is, and
+:func:`apply` calls either kind correctly.
+
+The neutral value
+-----------------
+Yosinski et al. optimise a Caffe input: 0–255 BGR pixels *minus the ImageNet mean
+image*, so their "zero", towards which decay shrinks and to which clipping sets
+pixels, is the average ImageNet image. In ``[0, 1]`` pixels the same point is the
+ImageNet mean colour :data:`NEUTRAL` ``= (0.485, 0.456, 0.406)`` (the Caffe mean
+image is close to constant, so its mean colour stands in for it). Every transform
+here that needs a neutral value takes ``neutral=`` (a number or an RGB triple) and
+defaults to :data:`NEUTRAL`; pass ``0.5`` for mid-grey.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+Tensor = torch.Tensor
+
+#: ImageNet mean RGB colour in [0, 1] pixels: the image that is "zero" after Caffe-style
+#: mean subtraction. Default centre of :class:`L2Decay` and the clipping transforms.
+NEUTRAL: tuple[float, float, float] = (0.485, 0.456, 0.406)
+
+
+def _neutral_like(neutral: float | Sequence[float], image: Tensor) -> Tensor:
+    """``neutral`` as a tensor broadcastable to ``image`` ``[B, 3, H, W]``."""
+    n = torch.as_tensor(neutral, dtype=image.dtype, device=image.device)
+    if n.dim() == 0:
+        return n
+    if n.numel() != image.shape[1]:
+        raise ValueError(f"neutral needs 1 or {image.shape[1]} values, got {n.numel()}")
+    return n.view(1, -1, 1, 1)
+
+
+def _check_image(image: Tensor, who: str) -> None:
+    if not isinstance(image, Tensor) or image.dim() != 4:
+        shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
+        raise ValueError(f"{who} expects an image batch [B, 3, H, W], got {shape}")
+
+
+def _check_percentile(percentile: float) -> float:
+    p = float(percentile)
+    if not 0.0 <= p <= 100.0:
+        raise ValueError(f"percentile must be in [0, 100], got {percentile!r}")
+    return p
+
+
+class Transform:
+    """Base class: ``t(image, step=None, grad=None) -> image`` on ``[B, 3, H, W]``."""
+
+    def __call__(self, image: Tensor, *, step: int | None = None, grad: Tensor | None = None) -> Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+def apply(transform: Callable, image: Tensor, *, step: int | None = None, grad: Tensor | None = None) -> Tensor:
+    """Call a :class:`Transform` with ``step``/``grad``, or a plain callable with the image only."""
+    if isinstance(transform, Transform):
+        return transform(image, step=step, grad=grad)
+    return transform(image)
+
+
+class Compose(Transform):
+    """Apply ``transforms`` left to right, passing ``step`` and ``grad`` to each.
+
+    If every member is invertible (has ``apply_with_undo``), so is the composition:
+    the undo functions run in reverse order.
+    """
+
+    def __init__(self, transforms: Sequence[Callable]):
+        self.transforms = list(transforms)
+
+    def __call__(self, image, *, step=None, grad=None):
+        for t in self.transforms:
+            image = apply(t, image, step=step, grad=grad)
+        return image
+
+    def apply_with_undo(self, image: Tensor, *, step: int | None = None):
+        undos = []
+        for t in self.transforms:
+            if not hasattr(t, "apply_with_undo"):
+                raise TypeError(f"{t!r} cannot be undone; only invertible transforms (Jitter in roll mode, Roll) can")
+            image, undo = t.apply_with_undo(image, step=step)
+            undos.append(undo)
+
+        def undo_all(x: Tensor) -> Tensor:
+            for u in reversed(undos):
+                x = u(x)
+            return x
+
+        return image, undo_all
+
+
+# --------------------------------------------------------------------------- translation
+
+def _sample_shift(max_shift: int, generator: torch.Generator | None) -> tuple[int, int]:
+    if max_shift <= 0:
+        return 0, 0
+    dy, dx = torch.randint(-max_shift, max_shift + 1, (2,), generator=generator).tolist()
+    return int(dy), int(dx)
+
+
+def random_roll(image: Tensor, max_shift: int, generator: torch.Generator | None = None):
+    """Roll ``image`` ``[B, 3, H, W]`` circularly by a random ``(dy, dx)``, each uniform in
+    ``[-max_shift, max_shift]`` pixels; return ``(rolled, undo)``.
+
+    ``undo(x)`` rolls by ``(-dy, -dx)``, so ``undo(rolled)`` equals ``image`` exactly.
+    DeepDream (Mordvintsev et al. 2015) rolls the image, takes a gradient step on the
+    rolled image, and rolls back, which spreads tile/stride artefacts over the image.
+    """
+    dy, dx = _sample_shift(int(max_shift), generator)
+    rolled = torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
+
+    def undo(x: Tensor) -> Tensor:
+        return torch.roll(x, shifts=(-dy, -dx), dims=(-2, -1))
+
+    return rolled, undo
+
+
+def translate(image: Tensor, dy: int, dx: int, mode: str = "roll") -> Tensor:
+    """Shift ``image`` ``[B, 3, H, W]`` down by ``dy`` and right by ``dx`` pixels, keeping its size.
+
+    ``mode="roll"``: circular (what leaves one side comes back on the other);
+    ``mode="reflect"``: the uncovered border is filled by mirroring (pad then crop).
+    Differentiable in both modes.
+    """
+    if mode == "roll":
+        return torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
+    if mode != "reflect":
+        raise ValueError(f"mode must be 'roll' or 'reflect', got {mode!r}")
+    if dy == 0 and dx == 0:
+        return image
+    h, w = image.shape[-2:]
+    py, px = abs(dy), abs(dx)
+    if py >= h or px >= w:
+        raise ValueError(f"shift ({dy}, {dx}) is too large for a {h}×{w} image in reflect mode")
+    padded = F.pad(image, (px, px, py, py), mode="reflect")
+    top, left = py - dy, px - dx
+    return padded[..., top:top + h, left:left + w]
+
+
+class Jitter(Transform):
+    """Random translation by up to ``pixels`` in each direction (a pre-step transform).
+
+    Shape ``[B, 3, H, W]`` in and out; each call draws a new ``(dy, dx)`` uniform in
+    ``[-pixels, pixels]`` (one shift for the whole batch). ``mode="roll"`` (default) is
+    circular and exactly invertible; ``"reflect"`` pads by mirroring then crops (no
+    wrap-around seams, but its undo loses the border strip). Source: Mordvintsev et al.
+    2015 (DeepDream's roll) and Olah et al. 2017 (Lucid's ``jitter``).
+
+    ``generator`` makes the shifts reproducible independently of the global RNG.
+    """
+
+    def __init__(self, pixels: int, mode: str = "roll", generator: torch.Generator | None = None):
+        if int(pixels) < 0:
+            raise ValueError(f"pixels must be >= 0, got {pixels!r}")
+        if mode not in ("roll", "reflect"):
+            raise ValueError(f"mode must be 'roll' or 'reflect', got {mode!r}")
+        self.pixels = int(pixels)
+        self.mode = mode
+        self.generator = generator
+
+    def __call__(self, image, *, step=None, grad=None):
+        dy, dx = _sample_shift(self.pixels, self.generator)
+        return translate(image, dy, dx, self.mode)
+
+    def apply_with_undo(self, image: Tensor, *, step: int | None = None):
+        """Translate and return ``(shifted, undo)`` with ``undo`` shifting back (exact for ``roll``)."""
+        dy, dx = _sample_shift(self.pixels, self.generator)
+        mode = self.mode
+        return translate(image, dy, dx, mode), (lambda x: translate(x, -dy, -dx, mode))
+
+
+class Roll(Jitter):
+    """:class:`Jitter` in circular ``roll`` mode: DeepDream's random roll with exact undo."""
+
+    def __init__(self, max_shift: int, generator: torch.Generator | None = None):
+        super().__init__(max_shift, mode="roll", generator=generator)
+
+
+# --------------------------------------------------------------------------- blur
+
+def _symmetric_indices(n: int, radius: int, device) -> Tensor:
+    """Indices ``-radius … n-1+radius`` folded into ``[0, n)`` by half-sample mirroring
+    (``… b a | a b c … | c b …``), valid for any radius, even one larger than ``n``."""
+    idx = torch.arange(-radius, n + radius, device=device)
+    period = 2 * n
+    idx = torch.remainder(idx, period)
+    return torch.where(idx >= n, period - 1 - idx, idx)
+
+
+def gaussian_kernel1d(sigma: float, truncate: float = 4.0, dtype=torch.float32, device=None) -> Tensor:
+    """Sampled Gaussian of standard deviation ``sigma`` pixels, radius ``round(truncate·sigma)``, summing to 1."""
+    radius = max(1, int(truncate * sigma + 0.5))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return (k / k.sum()).to(dtype=dtype, device=device)
+
+
+def gaussian_blur(image: Tensor, sigma: float, truncate: float = 4.0) -> Tensor:
+    """Blur each channel of ``image`` ``[B, C, H, W]`` with a Gaussian of ``sigma`` pixels.
+
+    Separable (one 1-D convolution per axis) with mirrored borders, like
+    ``scipy.ndimage.gaussian_filter``'s default, which Yosinski et al.'s code used.
+    ``sigma <= 0`` returns ``image`` itself. Constant images are left unchanged and the
+    mean is preserved up to border effects. Differentiable.
+    """
+    if sigma <= 0:
+        return image
+    b, c, h, w = image.shape
+    k = gaussian_kernel1d(sigma, truncate, dtype=image.dtype, device=image.device)
+    r = (k.numel() - 1) // 2
+    x = image.reshape(b * c, 1, h, w)
+    x = x.index_select(-1, _symmetric_indices(w, r, image.device))
+    x = F.conv2d(x, k.view(1, 1, 1, -1))
+    x = x.index_select(-2, _symmetric_indices(h, r, image.device))
+    x = F.conv2d(x, k.view(1, 1, -1, 1))
+    return x.reshape(b, c, h, w)
+
+
+class GaussianBlur(Transform):
+    """Gaussian blur of ``sigma`` pixels applied on every ``every``-th step (a post-step regulariser).
+
+    Yosinski et al. 2015, Sec. 3, "Gaussian blur": blurring every few steps is a cheap
+    stand-in for penalising high frequencies. The step counter is the ``step`` argument
+    (0-based); the blur runs when ``step % every == 0`` or when no step is given.
+    ``sigma = 0`` or ``every = 0`` disables it (returns the input unchanged).
+    ``sigma`` is in image pixels, the paper's blur "width"/radius θ_b_width.
+    """
+
+    def __init__(self, sigma: float, every: int = 1, truncate: float = 4.0):
+        if sigma < 0:
+            raise ValueError(f"sigma must be >= 0 pixels, got {sigma!r}")
+        if int(every) < 0:
+            raise ValueError(f"every must be >= 0 (0 disables), got {every!r}")
+        self.sigma = float(sigma)
+        self.every = int(every)
+        self.truncate = float(truncate)
+
+    def __call__(self, image, *, step=None, grad=None):
+        if self.sigma == 0 or self.every == 0:
+            return image
+        if step is not None and step % self.every != 0:
+            return image
+        return gaussian_blur(image, self.sigma, self.truncate)
+
+
+# --------------------------------------------------------------------------- sparsity
+
+def _reset_smallest(image: Tensor, score: Tensor, percentile: float, neutral) -> Tensor:
+    """Set the ``floor(percentile/100 · H·W)`` pixels of each image with the smallest
+    ``score`` ``[B, H, W]`` to ``neutral`` (all channels)."""
+    b, _, h, w = image.shape
+    k = int(math.floor(percentile / 100.0 * h * w))
+    if k == 0:
+        return image
+    idx = score.reshape(b, h * w).topk(k, dim=1, largest=False).indices
+    mask = torch.zeros(b, h * w, dtype=torch.bool, device=image.device)
+    mask.scatter_(1, idx, True)
+    mask = mask.view(b, 1, h, w)
+    return torch.where(mask, _neutral_like(neutral, image).expand_as(image), image)
+
+
+class ClipSmallValues(Transform):
+    """Reset the ``percentile`` % of pixels with the smallest norm to the neutral value.
+
+    Yosinski et al. 2015, Sec. 3, "clipping pixels with small norm" (θ_n_pct). For each
+    image of the batch and each pixel ``p``, ``norm_p = ‖x_p − neutral‖₂`` over the 3
+    channels; the ``floor(percentile/100 · H·W)`` pixels with the smallest norm (ties
+    broken arbitrarily) are set to ``neutral`` in all channels. Shapes ``[B, 3, H, W]``.
+    """
+
+    def __init__(self, percentile: float, neutral: float | Sequence[float] = NEUTRAL):
+        self.percentile = _check_percentile(percentile)
+        self.neutral = neutral
+
+    def __call__(self, image, *, step=None, grad=None):
+        _check_image(image, "ClipSmallValues")
+        if self.percentile == 0:
+            return image
+        norms = (image - _neutral_like(self.neutral, image)).norm(dim=1)
+        return _reset_smallest(image, norms, self.percentile, self.neutral)
+
+
+class ClipSmallContributions(Transform):
+    """Reset the ``percentile`` % of pixels that contribute least to the objective.
+
+    Yosinski et al. 2015, Sec. 3, "clipping pixels with small contribution" (θ_c_pct).
+    Setting pixel ``p`` to neutral changes the objective by about ``−Σ_c x̃_pc g_pc``
+    (first-order Taylor), with ``x̃ = x − neutral`` and ``g`` the gradient of the
+    objective with respect to the image. The contribution is the absolute value of
+    that channel sum, ``|Σ_c x̃_pc · g_pc|``, so pixels that matter in either
+    direction are kept; the ``floor(percentile/100 · H·W)`` smallest are set to
+    ``neutral``. Needs the gradient: call as ``t(image, grad)`` or
+    ``t(image, grad=grad)``, both ``[B, 3, H, W]``. The sign of ``grad`` is irrelevant.
+    """
+
+    needs_grad = True
+
+    def __init__(self, percentile: float, neutral: float | Sequence[float] = NEUTRAL):
+        self.percentile = _check_percentile(percentile)
+        self.neutral = neutral
+
+    def __call__(self, image, grad=None, *, step=None):
+        _check_image(image, "ClipSmallContributions")
+        if self.percentile == 0:
+            return image
+        if grad is None:
+            raise ValueError("ClipSmallContributions needs the gradient: call it as t(image, grad)")
+        if grad.shape != image.shape:
+            raise ValueError(f"grad shape {tuple(grad.shape)} does not match image shape {tuple(image.shape)}")
+        centred = image - _neutral_like(self.neutral, image)
+        contribution = (centred * grad.to(image.dtype)).sum(dim=1).abs()
+        return _reset_smallest(image, contribution, self.percentile, self.neutral)
+
+
+class L2Decay(Transform):
+    """Shrink the image towards the neutral value: ``x ← n + (1 − θ)(x − n)``.
+
+    Yosinski et al. 2015, Sec. 3, "L2 decay" (θ_decay): the proximal step of an L2
+    penalty about ``n`` (default :data:`NEUTRAL`, the Caffe mean image). ``θ`` is
+    dimensionless, so the paper's values carry over unchanged. ``θ = 0`` is the identity.
+    """
+
+    def __init__(self, theta: float, neutral: float | Sequence[float] = NEUTRAL):
+        if not 0.0 <= theta <= 1.0:
+            raise ValueError(f"theta must be in [0, 1], got {theta!r}")
+        self.theta = float(theta)
+        self.neutral = neutral
+
+    def __call__(self, image, *, step=None, grad=None):
+        if self.theta == 0:
+            return image
+        n = _neutral_like(self.neutral, image)
+        return n + (1.0 - self.theta) * (image - n)
+
+
+def clamp_pixels(image: Tensor) -> Tensor:
+    """Project onto valid pixels: clamp every value to ``[0, 1]`` (any shape)."""
+    return image.clamp(0.0, 1.0)
+
+
+# --------------------------------------------------------------------------- Yosinski presets
+
+@dataclass(frozen=True)
+class YosinskiPreset:
+    """One row of Table 1 of Yosinski et al. 2015, plus the run settings published with it.
+
+    The four regulariser columns are unit-free or spatial, so they carry over to
+    ``[0, 1]`` pixels unchanged:
+
+    * ``decay`` θ_decay: a shrink factor; only its centre matters (:data:`NEUTRAL`,
+      where the paper's mean-subtracted zero lies).
+    * ``blur_every`` θ_b_every (steps) and ``blur_sigma`` θ_b_width (standard deviation
+      in image pixels, measured on 227-pixel CaffeNet inputs; scale it with the
+      image size if yours differ much).
+    * ``norm_percentile`` θ_n_pct and ``contribution_percentile`` θ_c_pct: percentiles
+      of per-pixel quantities; scaling the intensities does not change which pixels fall
+      below a percentile.
+
+    The learning rate does not carry over as is. For a plain step ``x ← x + lr·∇x`` on
+    0–255 input, the same update in ``[0, 1]`` pixels has ``lr / 255²``
+    (:attr:`pixel_learning_rate`); a "progress" rate, chosen so the objective rises by a
+    fixed amount per step, is scale-free. Both are stated for CaffeNet, whose input
+    scale differs from a torchvision model's normalised input, so treat them as a
+    starting point.
+    """
+
+    name: str
+    decay: float
+    blur_every: int
+    blur_sigma: float
+    norm_percentile: float
+    contribution_percentile: float
+    iterations: int
+    lr_policy: str            # "constant" or "progress"
+    caffe_learning_rate: float  # lr ("constant") or max_lr ("progress"), 0–255 units
+    desired_progress: float | None = None  # "progress" policy: objective increase per step
+
+    @property
+    def pixel_learning_rate(self) -> float:
+        """``caffe_learning_rate`` converted to [0, 1] pixels (÷ 255²)."""
+        return self.caffe_learning_rate / 255.0 ** 2
+
+    def post_step(self, neutral: float | Sequence[float] = NEUTRAL) -> list[Transform]:
+        """The regularisers of this row in the order the authors' code applies them:
+        decay, blur, small-norm clipping, small-contribution clipping. Disabled ones are left out."""
+        out: list[Transform] = []
+        if self.decay:
+            out.append(L2Decay(self.decay, neutral))
+        if self.blur_every and self.blur_sigma:
+            out.append(GaussianBlur(self.blur_sigma, every=self.blur_every))
+        if self.norm_percentile:
+            out.append(ClipSmallValues(self.norm_percentile, neutral))
+        if self.contribution_percentile:
+            out.append(ClipSmallContributions(self.contribution_percentile, neutral))
+        return out
+
+
+# Table 1 of Yosinski et al. 2015 (arXiv:1506.06579), rows in the paper's order. The
+# values are those the authors' deep-visualization-toolbox documents as reproducing
+# Table 1 (doc/running-optimize-image.md, one command line per row), including the
+# iteration counts and learning-rate settings that the table itself does not list.
+YOSINSKI_PRESETS: dict[str, YosinskiPreset] = {
+    p.name: p
+    for p in (
+        YosinskiPreset("norm_sparse", decay=0.0, blur_every=4, blur_sigma=0.5,
+                       norm_percentile=50, contribution_percentile=0, iterations=500,
+                       lr_policy="progress", caffe_learning_rate=100.0, desired_progress=2.0),
+        YosinskiPreset("decay_norm", decay=0.3, blur_every=0, blur_sigma=0.0,
+                       norm_percentile=20, contribution_percentile=0, iterations=750,
+                       lr_policy="constant", caffe_learning_rate=100.0),
+        # The row used for most figures of the paper: light decay plus a 1-pixel blur.
+        YosinskiPreset("smooth_blur", decay=0.0001, blur_every=4, blur_sigma=1.0,
+                       norm_percentile=0, contribution_percentile=0, iterations=1000,
+                       lr_policy="constant", caffe_learning_rate=100.0),
+        YosinskiPreset("contribution_sparse", decay=0.0, blur_every=4, blur_sigma=0.5,
+                       norm_percentile=0, contribution_percentile=90, iterations=1000,
+                       lr_policy="progress", caffe_learning_rate=1e8, desired_progress=2.0),
+    )
+}
