@@ -79,7 +79,8 @@ def explain_small_input(x: torch.Tensor, model_name: str):
     try:
         yield
     except RuntimeError as exc:
-        if "too small" not in str(exc):
+        text = str(exc)
+        if "too small" not in text and "can't be greater than actual input size" not in text:
             raise
         raise ValueError(
             f"a {x.shape[-2]}×{x.shape[-1]} image is too small for {model_name}: it shrinks to nothing "
