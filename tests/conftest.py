@@ -22,3 +22,17 @@ def _isolated_environment(monkeypatch, tmp_path_factory):
     provenance.clear()
     yield
     provenance.clear()
+
+
+@pytest.fixture(scope="session")
+def toynet_cache_dir(tmp_path_factory):
+    """A session-wide temporary cache directory for the toy classifier's weights."""
+    return tmp_path_factory.mktemp("toynet-cache")
+
+
+@pytest.fixture(scope="session")
+def trained_toynet(toynet_cache_dir):
+    """The offline toy classifier (``helpers.toynet``), trained once per session (~16 s on
+    one CPU core) into ``toynet_cache_dir``. Shared: do not train it or change its weights."""
+    from helpers.toynet import load_toynet
+    return load_toynet(cache_dir=toynet_cache_dir)
