@@ -78,8 +78,11 @@ def mark_if_random(fig) -> bool:
     return True
 
 
-def _finish(fig, *, has_suptitle: bool = False):
-    """Lay out a figure this module created, leaving room for the mark, then mark it."""
+def finish_figure(fig, *, has_suptitle: bool = False):
+    """Lay out a figure (tight layout), leaving room for the random-weights mark, then mark it if due.
+
+    Call it on figures made directly with matplotlib; the functions here call it themselves.
+    """
     bottom = _MARK_STRIP if provenance.random_weights_used() else 0.0
     top = 0.93 if has_suptitle else 1.0
     with warnings.catch_warnings():
@@ -109,7 +112,7 @@ def show_image(image, title: str | None = None, ax=None, *, figsize=(4, 4)):
     if title:
         ax.set_title(title)
     if created:
-        return _finish(fig)
+        return finish_figure(fig)
     mark_if_random(fig)
     return fig
 
@@ -141,7 +144,7 @@ def show_grid(images, titles: Sequence[str] | None = None, ncols: int | None = N
         fig.delaxes(ax)
     if suptitle:
         fig.suptitle(suptitle)
-    return _finish(fig, has_suptitle=bool(suptitle))
+    return finish_figure(fig, has_suptitle=bool(suptitle))
 
 
 def plot_losses(history, log: bool = True, ax=None, title: str | None = None):
@@ -186,7 +189,7 @@ def plot_losses(history, log: bool = True, ax=None, title: str | None = None):
     if title:
         ax.set_title(title)
     if created:
-        return _finish(fig)
+        return finish_figure(fig)
     mark_if_random(fig)
     return fig
 
