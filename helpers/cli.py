@@ -11,6 +11,7 @@ import sys
 COMMANDS = {
     "doctor": ("helpers.doctor", "print device, versions, cache paths and which weights are cached"),
     "weights": ("helpers.weights", "manage pretrained weights: `weights prefetch [names…]`, `weights list`"),
+    "paintings": ("helpers.samples", "public-domain style paintings: `paintings prefetch [names…]`, `paintings list`"),
     "release": ("helpers.release", "regenerate the student notebooks/ from solutions/ (--check: verify they are in sync)"),
     "demo": ("helpers.demo", "run the solution notebooks headless and write build/demo/index.html"),
 }

@@ -383,10 +383,38 @@ def _offline_message(p: Painting, target: Path, reason: str) -> str:
         f"could not fetch painting {p.name!r} ({p.label}): {reason}.\n"
         f"  URL: {p.url}\n"
         f"To fix it, either connect to the internet and try again (or run "
-        f"helpers.samples.prefetch_paintings() while online), or download the image by hand "
+        f"`python -m helpers paintings prefetch` while online), or download the image by hand "
         f"from {p.source_page} and save it as\n"
         f"  {target}\n"
         f"(any common image format works under that name; set {CACHE_ENV} to use another cache "
         f"folder). Without a network, use a bundled sample instead, e.g. load_image('hubble'); "
         f"textures: {textures}."
     )
+
+
+def main(argv: list[str]) -> int:
+    """``python -m helpers paintings {list, prefetch [names…]}``."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m helpers paintings",
+                                     description="Public-domain paintings used as styles, cached on first use.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="show the paintings and whether each is cached")
+    pre = sub.add_parser("prefetch", help="download paintings into the cache (default: all)")
+    pre.add_argument("names", nargs="*")
+    args = parser.parse_args(argv)
+    if args.action == "list":
+        for name, label in list_paintings().items():
+            cached = painting_cache_path(name).is_file()
+            print(f"{name:<20} {'cached ' if cached else 'missing'}  {label}")
+        print(f"cache: {cache_dir()}")
+        return 0
+    failures = 0
+    for name in args.names or list(PAINTINGS):
+        try:
+            print(f"ok      {name}  {painting_path(name)}")
+        except (DownloadError, ImageLoadError) as exc:
+            failures += 1
+            print(f"FAILED  {name}: {exc}", file=sys.stderr)
+    return 1 if failures else 0
