@@ -103,6 +103,7 @@ def test_nan_in_an_objective_names_the_term_and_keeps_the_best_image():
                        progress=False, on_nonfinite="raise")
     assert isinstance(err.value, KitError)
     assert "content" in str(err.value) and "style" not in str(err.value).split("content")[0][-20:]
-    result = optimize_image(objective, torch.full((1, 3, 8, 8), 0.5), steps=10, optimizer="adam", lr=0.01,
-                            progress=False)
+    with pytest.warns(RuntimeWarning, match="content"):
+        result = optimize_image(objective, torch.full((1, 3, 8, 8), 0.5), steps=10, optimizer="adam", lr=0.01,
+                                progress=False)
     assert torch.isfinite(result.best_image).all() and "content" in result.stopped_reason

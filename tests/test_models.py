@@ -109,7 +109,8 @@ def test_random_weights_are_seeded_marked_and_recorded():
 def test_grading_mode_never_touches_the_network(monkeypatch):
     monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
     monkeypatch.setattr("helpers.weights.ensure_cached", lambda *a, **k: pytest.fail("no weights in grading"))
-    assert load_model("squeezenet1_1", "imagenet").random_weights
+    with pytest.warns(UserWarning, match="grading mode uses random weights"):
+        assert load_model("squeezenet1_1", "imagenet").random_weights
 
 
 def test_unknown_model_and_weights_name_the_valid_choices():
