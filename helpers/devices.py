@@ -156,3 +156,22 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generat
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None):
+    """Run the block with ``threads`` CPU threads for torch, then restore the previous count.
+
+    Small networks (the toy classifier, 32×32 images) run fastest on one thread, and on a
+    machine whose cores are busy with other work extra threads can make them many times
+    slower. ``None`` leaves the setting alone.
+    """
+    old = torch.get_num_threads()
+    if threads is not None:
+        if int(threads) < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
