@@ -1,0 +1,200 @@
+"""Guided backpropagation: ReLUs that let only positive gradients through, where the input was positive.
+
+Springenberg et al. 2015 ("Striving for Simplicity: The All Convolutional Net", Sec. 3.4
+and Fig. 1) change the backward pass of every ReLU. With ``y = max(x, 0)`` and ``R`` the
+gradient arriving from above:
+
+* plain backprop:   ``∂/∂x = R · [x > 0]``
+* "deconvnet":      ``∂/∂x = R · [R > 0]``            (Zeiler & Fergus 2014)
+* guided backprop:  ``∂/∂x = R · [x > 0] · [R > 0]``
+
+The forward pass is unchanged, so the network still predicts the same classes; only
+gradients differ. Any gradient-based tool (a saliency map, for instance) run inside
+:func:`guided_relu` becomes its guided version.
+
+This works by swapping ``nn.ReLU`` *modules*. A network that calls ``F.relu`` /
+``torch.relu`` inside its ``forward`` (torchvision's GoogLeNet and Inception do, in
+``BasicConv2d``) keeps those ReLUs plain, and its "guided" gradients would silently be
+ordinary ones. :func:`guided_relu` therefore warns with :class:`FunctionalReLUWarning`
+when the network has no ``nn.ReLU`` module or when the source of one of its modules
+calls a functional ReLU, and :func:`count_functional_relus` finds such calls for certain
+by running the network once.
+
+Usage::
+
+    with guided_relu(model):
+        saliency = saliency_map(model, images, labels)   # guided saliency
+
+    guided = guided_copy(model)          # or: a separate copy that stays guided
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import re
+import warnings
+from typing import Iterator
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+__all__ = [
+    "FunctionalReLUWarning",
+    "GuidedReLUFunction",
+    "GuidedReLU",
+    "guided_relu",
+    "guided_copy",
+    "relu_modules",
+    "functional_relu_sources",
+    "count_functional_relus",
+]
+
+
+class FunctionalReLUWarning(UserWarning):
+    """Guided backprop cannot reach ReLUs that a network calls as functions."""
+
+
+class GuidedReLUFunction(torch.autograd.Function):
+    """``y = max(x, 0)``; backward passes ``grad · [x > 0] · [grad > 0]`` (Springenberg et al. 2015)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        keep = (x > 0) & (grad_output > 0)
+        return grad_output * keep.to(grad_output.dtype)
+
+
+class GuidedReLU(nn.Module):
+    """Drop-in replacement for ``nn.ReLU`` (never in place) with the guided backward pass."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return GuidedReLUFunction.apply(x)
+
+
+def relu_modules(model: nn.Module) -> list[str]:
+    """Qualified names of the ``nn.ReLU`` modules of ``model`` (the ones :func:`guided_relu` swaps)."""
+    return [name for name, m in model.named_modules() if isinstance(m, nn.ReLU)]
+
+
+# F.relu(…), functional.relu_(…), torch.relu(…), torch.nn.functional.relu(…), x.relu()
+_FUNCTIONAL_RELU = re.compile(r"(\b(F|functional|torch)\.relu_?\s*\(|\.relu_?\(\s*\))")
+
+
+def functional_relu_sources(model: nn.Module) -> list[str]:
+    """Module classes in ``model`` whose ``forward`` source calls a functional ReLU.
+
+    A static check (reads the source with :mod:`inspect`), so it needs no input and
+    finds e.g. ``torchvision.models.googlenet.BasicConv2d``. Classes whose source is not
+    available are skipped; ``nn.ReLU`` itself (which calls ``F.relu``) is not reported.
+    Returns ``"module.path.ClassName"`` strings, each class once.
+    """
+    found: list[str] = []
+    seen: set[type] = set()
+    for m in model.modules():
+        cls = type(m)
+        if cls in seen or isinstance(m, (nn.ReLU, GuidedReLU)):
+            continue
+        seen.add(cls)
+        try:
+            source = inspect.getsource(cls.forward)
+        except (OSError, TypeError):
+            continue
+        code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
+        if _FUNCTIONAL_RELU.search(code):
+            found.append(f"{cls.__module__}.{cls.__qualname__}")
+    return found
+
+
+_RELU_FUNCTIONS = {torch.relu, torch.relu_, torch.nn.functional.relu, torch.nn.functional.relu_,
+                   torch.Tensor.relu, torch.Tensor.relu_}
+
+
+class _ReLUCounter(TorchFunctionMode):
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _RELU_FUNCTIONS:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@torch.no_grad()
+def count_functional_relus(model: nn.Module, example: torch.Tensor) -> int:
+    """Run ``model(example)`` once with every ``nn.ReLU`` made guided and count the ReLU
+    *function* calls that remain: the ReLUs guided backprop does not reach (0 is good).
+
+    ``example`` is any input the model accepts, e.g. ``torch.rand(1, 3, 64, 64)``.
+    """
+    with guided_relu(model, warn=False), _ReLUCounter() as counter:
+        model(example)
+    return counter.count
+
+
+def _swap(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:
+    """Replace every ``nn.ReLU`` child by a :class:`GuidedReLU`; return what to put back."""
+    swapped = []
+    for parent in model.modules():
+        # _modules, not named_children(): the latter skips a ReLU instance used twice
+        for name, child in list(parent._modules.items()):
+            if isinstance(child, nn.ReLU):
+                setattr(parent, name, GuidedReLU())
+                swapped.append((parent, name, child))
+    return swapped
+
+
+def _warn_if_functional(model: nn.Module, n_swapped: int, stacklevel: int) -> None:
+    sources = functional_relu_sources(model)
+    name = getattr(model, "name", None) or type(model).__name__
+    if n_swapped == 0:
+        warnings.warn(
+            f"{name} has no nn.ReLU modules, so guided backprop changes nothing here: the gradients "
+            "are ordinary ones. " + (f"Its ReLUs are called as functions in {', '.join(sources)}. "
+                                     if sources else "") +
+            "Use a network built from nn.ReLU modules (VGG, AlexNet, SqueezeNet) or rewrite its forward.",
+            FunctionalReLUWarning, stacklevel=stacklevel)
+    elif sources:
+        warnings.warn(
+            f"{name} also calls ReLU as a function in {', '.join(sources)}; guided backprop cannot "
+            f"swap those, so its gradients are only partly guided ({n_swapped} nn.ReLU modules swapped). "
+            "count_functional_relus(model, example) counts the calls.",
+            FunctionalReLUWarning, stacklevel=stacklevel)
+
+
+@contextlib.contextmanager
+def guided_relu(model: nn.Module, *, warn: bool = True) -> Iterator[nn.Module]:
+    """Make every ``nn.ReLU`` of ``model`` guided for the duration of a ``with`` block.
+
+    The modules are swapped in place and put back on exit, also after an exception; the
+    forward pass and the weights are unchanged. Yields ``model``. With ``warn=True`` a
+    :class:`FunctionalReLUWarning` says when ReLUs called as functions stay plain.
+    Not thread-safe: do not run the same model elsewhere inside the block.
+    """
+    swapped = _swap(model)
+    try:
+        if warn:
+            _warn_if_functional(model, len(swapped), stacklevel=4)
+        yield model
+    finally:
+        for parent, name, original in swapped:
+            setattr(parent, name, original)
+
+
+def guided_copy(model: nn.Module, *, warn: bool = True) -> nn.Module:
+    """A deep copy of ``model`` whose ``nn.ReLU`` modules are permanently :class:`GuidedReLU`.
+
+    ``model`` itself is not changed. Warns like :func:`guided_relu`.
+    """
+    twin = copy.deepcopy(model)
+    swapped = _swap(twin)
+    if warn:
+        _warn_if_functional(twin, len(swapped), stacklevel=3)
+    return twin
