@@ -66,10 +66,14 @@ def has_random_weights_mark(fig) -> bool:
     return any(t.get_gid() == MARK_GID for t in fig.texts)
 
 
-def mark_if_random(fig) -> bool:
-    """Add the red random-weights mark to ``fig`` when random weights were used in this
-    process (once per figure). Returns whether the figure carries the mark."""
-    if not provenance.random_weights_used():
+def mark_if_random(fig, random_weights: bool | None = None) -> bool:
+    """Add the red random-weights mark to ``fig`` (once per figure) when it shows random-weight
+    results. ``random_weights=None`` decides by this process's provenance (any random-weight
+    model loaded so far); pass ``False`` for a figure that only shows trained networks (e.g.
+    the offline toy classifier) or ``True`` to force the mark. Returns whether the figure
+    carries the mark."""
+    due = provenance.random_weights_used() if random_weights is None else random_weights
+    if not due:
         return has_random_weights_mark(fig)
     if not has_random_weights_mark(fig):
         fig.text(0.5, 0.008, provenance.RANDOM_WEIGHTS_MARK, gid=MARK_GID, color="red",
@@ -78,17 +82,58 @@ def mark_if_random(fig) -> bool:
     return True
 
 
-def finish_figure(fig, *, has_suptitle: bool = False):
-    """Lay out a figure (tight layout), leaving room for the random-weights mark, then mark it if due.
+def finish_figure(fig, *, has_suptitle: bool = False, random_weights: bool | None = None):
+    """Lay out a figure (tight layout), leaving room for the random-weights mark, then mark it if due
+    (``random_weights`` as in :func:`mark_if_random`).
 
     Call it on figures made directly with matplotlib; the functions here call it themselves.
     """
-    bottom = _MARK_STRIP if provenance.random_weights_used() else 0.0
+    due = provenance.random_weights_used() if random_weights is None else random_weights
+    bottom = _MARK_STRIP if due else 0.0
     top = 0.93 if has_suptitle else 1.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fig.tight_layout(rect=(0.0, bottom, 1.0, top))
-    mark_if_random(fig)
+    mark_if_random(fig, random_weights)
+    return fig
+
+
+def show_rows(rows, row_titles=None, *, col_titles=None, titles=None, suptitle=None, cmap="hot",
+              size: float = 2.2, random_weights: bool | None = None):
+    """A grid with one row per list in ``rows``; returns the figure.
+
+    Each item is an image (tensor ``[3,H,W]``/``[1,3,H,W]``) or a map ``[H,W]`` in [0,1]
+    (drawn with ``cmap``). ``row_titles`` label the rows, ``col_titles`` the columns of the
+    first row, ``titles[r][c]`` every cell (room is left for two-line titles).
+    ``random_weights`` as in :func:`mark_if_random`.
+    """
+    nrows, ncols = len(rows), max(len(r) for r in rows)
+    title_room = 0.45 if titles else 0.0
+    fig, axes = _plt().subplots(nrows, ncols, figsize=(size * ncols, (size + title_room) * nrows + 0.6),
+                                squeeze=False)
+    for r, row in enumerate(rows):
+        for c, item in enumerate(row):
+            ax = axes[r, c]
+            t = item.detach().float().cpu() if hasattr(item, "detach") else item
+            if getattr(t, "dim", lambda: 3)() == 2:
+                ax.imshow(np.asarray(t), cmap=cmap, vmin=0, vmax=1)
+            else:
+                ax.imshow(_as_array(t))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0 and row_titles:
+                ax.set_ylabel(row_titles[r])
+            if r == 0 and col_titles:
+                ax.set_title(col_titles[c], fontsize=9)
+            if titles:
+                ax.set_title(titles[r][c], fontsize=9)
+        for ax in axes[r, len(row):]:
+            ax.set_axis_off()
+    if suptitle:
+        fig.suptitle(suptitle)
+    finish_figure(fig, has_suptitle=bool(suptitle), random_weights=random_weights)
+    if titles:
+        fig.subplots_adjust(hspace=0.4)  # tight_layout leaves no room for titles above a lower row
     return fig
 
 

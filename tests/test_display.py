@@ -128,3 +128,21 @@ def test_live_preview_headless_never_fails(capsys):
     chatty.update(torch.rand(1, 3, 4, 4), step=7, losses={"total": 0.25})
     out = capsys.readouterr().out
     assert "dream" in out and "step 7" in out and "0.25" in out
+
+
+def test_show_rows_draws_images_and_maps_and_marks_only_when_due():
+    import torch
+
+    from helpers import display, provenance
+    provenance.clear()
+    provenance.record("vgg19", "random (seed 0)", random=True)
+    rows = [[torch.rand(3, 8, 8), torch.rand(3, 8, 8)], [torch.rand(8, 8)]]
+    fig = display.show_rows(rows, ["images", "maps"], col_titles=["a", "b"], suptitle="grid")
+    assert len([ax for ax in fig.axes if ax.images]) == 3
+    assert display.has_random_weights_mark(fig)
+    trained_only = display.show_rows(rows, random_weights=False)
+    assert not display.has_random_weights_mark(trained_only)
+    import matplotlib.pyplot as plt
+    plt.close(fig)
+    plt.close(trained_only)
+    provenance.clear()
