@@ -137,6 +137,14 @@ def show_rows(rows, row_titles=None, *, col_titles=None, titles=None, suptitle=N
     return fig
 
 
+def _done(fig, created: bool):
+    """Finish a figure this module created; on a caller's axes only add the mark if due."""
+    if created:
+        return finish_figure(fig)
+    mark_if_random(fig)
+    return fig
+
+
 def show_image(image, title: str | None = None, ax=None, *, figsize=(4, 4)):
     """Show one image (tensor ``[3,H,W]``/``[1,3,H,W]`` or ``H×W×3`` array) without axes.
 
@@ -156,10 +164,7 @@ def show_image(image, title: str | None = None, ax=None, *, figsize=(4, 4)):
     ax.set_axis_off()
     if title:
         ax.set_title(title)
-    if created:
-        return finish_figure(fig)
-    mark_if_random(fig)
-    return fig
+    return _done(fig, created)
 
 
 def show_grid(images, titles: Sequence[str] | None = None, ncols: int | None = None,
@@ -233,10 +238,7 @@ def plot_losses(history, log: bool = True, ax=None, title: str | None = None):
         ax.legend(fontsize=8)
     if title:
         ax.set_title(title)
-    if created:
-        return finish_figure(fig)
-    mark_if_random(fig)
-    return fig
+    return _done(fig, created)
 
 
 def save_figure(fig, path, dpi: int = 150) -> Path:
