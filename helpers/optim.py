@@ -364,6 +364,11 @@ def _make_optimizer(spec, param: Tensor, lr: float | None, kwargs: Mapping[str, 
             kw.setdefault("line_search_fn", "strong_wolfe")
             # torch's default max_eval (1.25·max_iter) would leave the line search no evaluations.
             kw.setdefault("max_eval", kw["max_iter"] + 25)
+            # torch stops on an absolute gradient (1e-7) or change (1e-9) threshold, which a
+            # loss that is merely small in scale (Gram losses of a random network) trips at
+            # once; the loop counts its own steps, so those thresholds are off by default.
+            kw.setdefault("tolerance_grad", 0.0)
+            kw.setdefault("tolerance_change", 0.0)
             return torch.optim.LBFGS([param], lr=lr, **kw)
         if name == "adam":
             return torch.optim.Adam([param], lr=lr, **kw)
@@ -564,6 +569,10 @@ def optimize_image(
                                 f"calling it with {hw} returned {type(objective_now).__name__}")
             param = x.clone().requires_grad_(True)
             opt = _make_optimizer(optimizer, param, lr, optimizer_kwargs or {})
+            # L-BFGS's first step (min(1, 1/‖g‖₁)) and its float32 line search assume a loss of
+            # order one; it minimises the loss divided by its value at the stage's start (the
+            # minimiser is the same; history records the unscaled loss).
+            loss_scale: list[float] = [] if isinstance(opt, torch.optim.LBFGS) else [1.0]
             for _ in range(n):
                 step = run.steps_done
                 start = time.perf_counter()
@@ -584,8 +593,11 @@ def optimize_image(
                         if not evals_in_step:
                             first.update(values)
                         evals_in_step += 1
-                        total.backward()
-                    return total
+                        if not loss_scale:
+                            loss_scale.append(1.0 / max(abs(float(total.detach())), 1e-30))
+                        scaled = total * loss_scale[0]
+                        scaled.backward()
+                    return scaled
 
                 opt.step(closure)
                 candidate = run.image  # the image this step started from, whose loss is `first`

@@ -278,3 +278,13 @@ def test_ascent_loop_checks_its_inputs(init):
         gradient_ascent_loop(lambda x: x[0], init, 2, progress=False)
     with pytest.raises(TypeError, match="invertible"):
         gradient_ascent_loop(lambda x: x, init, 2, transforms=[GaussianBlur(1.0)], progress=False)
+
+
+def test_lbfgs_makes_progress_on_a_loss_of_tiny_scale():
+    # Every gradient element (1e-8) is below torch's default tolerance_grad (1e-7), while the
+    # loss (3e-5) is still well resolved in float32: L-BFGS must take its steps instead of
+    # stopping as if converged.
+    target = torch.full((1, 3, 64, 64), 0.7)
+    objective = lambda x: 1e-8 * (x - target).pow(2).sum()
+    result = optimize_image(objective, torch.full((1, 3, 64, 64), 0.2), steps=5, progress=False)
+    assert result.best_loss < 0.01 * result.history["total"][0]
