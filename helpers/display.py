@@ -168,8 +168,11 @@ def show_image(image, title: str | None = None, ax=None, *, figsize=(4, 4)):
 
 
 def show_grid(images, titles: Sequence[str] | None = None, ncols: int | None = None,
-              figsize: tuple[float, float] | None = None, suptitle: str | None = None):
+              figsize: tuple[float, float] | None = None, suptitle: str | None = None,
+              random_weights: bool | None = None):
     """Show images in a grid, one axes per image, and return the figure.
+
+    ``random_weights`` decides the random-weights mark as in :func:`mark_if_random`.
 
     ``images`` is a batch tensor ``[B, 3, H, W]`` or a list of images (tensors
     ``[3,H,W]``/``[1,3,H,W]`` or arrays). ``ncols`` defaults to ``min(len(images), 4)``;
@@ -194,7 +197,7 @@ def show_grid(images, titles: Sequence[str] | None = None, ncols: int | None = N
         fig.delaxes(ax)
     if suptitle:
         fig.suptitle(suptitle)
-    return finish_figure(fig, has_suptitle=bool(suptitle))
+    return finish_figure(fig, has_suptitle=bool(suptitle), random_weights=random_weights)
 
 
 def plot_losses(history, log: bool = True, ax=None, title: str | None = None):

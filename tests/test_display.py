@@ -146,3 +146,19 @@ def test_show_rows_draws_images_and_maps_and_marks_only_when_due():
     plt.close(fig)
     plt.close(trained_only)
     provenance.clear()
+
+
+def test_show_grid_takes_an_explicit_random_weights_flag():
+    import matplotlib.pyplot as plt
+    import torch
+
+    from helpers import display, provenance
+    provenance.clear()
+    provenance.record("vgg19", "random (seed 0)", random=True)
+    fig = display.show_grid([torch.rand(3, 4, 4)] * 2, random_weights=False)
+    assert not display.has_random_weights_mark(fig)
+    plt.close(fig)
+    provenance.clear()
+    fig = display.show_grid([torch.rand(3, 4, 4)], random_weights=True)
+    assert display.has_random_weights_mark(fig)
+    plt.close(fig)
