@@ -137,15 +137,15 @@ def show_rows(rows, row_titles=None, *, col_titles=None, titles=None, suptitle=N
     return fig
 
 
-def _done(fig, created: bool):
+def _done(fig, created: bool, random_weights: bool | None = None):
     """Finish a figure this module created; on a caller's axes only add the mark if due."""
     if created:
-        return finish_figure(fig)
-    mark_if_random(fig)
+        return finish_figure(fig, random_weights=random_weights)
+    mark_if_random(fig, random_weights)
     return fig
 
 
-def show_image(image, title: str | None = None, ax=None, *, figsize=(4, 4)):
+def show_image(image, title: str | None = None, ax=None, *, figsize=(4, 4), random_weights: bool | None = None):
     """Show one image (tensor ``[3,H,W]``/``[1,3,H,W]`` or ``H×W×3`` array) without axes.
 
     Draws on ``ax`` when given (its figure gets the mark if due, its layout is left
@@ -164,7 +164,7 @@ def show_image(image, title: str | None = None, ax=None, *, figsize=(4, 4)):
     ax.set_axis_off()
     if title:
         ax.set_title(title)
-    return _done(fig, created)
+    return _done(fig, created, random_weights)
 
 
 def show_grid(images, titles: Sequence[str] | None = None, ncols: int | None = None,
@@ -192,7 +192,7 @@ def show_grid(images, titles: Sequence[str] | None = None, ncols: int | None = N
     fig, axes = _plt().subplots(nrows, ncols, figsize=figsize, squeeze=False)
     flat = axes.ravel()
     for i, item in enumerate(items):
-        show_image(item, titles[i] if titles is not None else None, ax=flat[i])
+        show_image(item, titles[i] if titles is not None else None, ax=flat[i], random_weights=random_weights)
     for ax in flat[n:]:
         fig.delaxes(ax)
     if suptitle:
