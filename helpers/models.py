@@ -237,8 +237,8 @@ class FeatureExtractor(nn.Module):
 
         if pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', got {pooling!r}")
-        # A model passed in is copied: pooling and ReLU changes must not leak into it.
-        model = copy.deepcopy(name) if isinstance(name, ImageModel) else load_model(name, weights, seed=seed)
+        given = isinstance(name, ImageModel)
+        model = name if given else load_model(name, weights, seed=seed)
         arch = model.name
         requested = list(layers) if not isinstance(layers, str) else [layers]
         resolved = layer_tables.resolve_layers(arch, requested)
@@ -248,17 +248,19 @@ class FeatureExtractor(nn.Module):
                 f"{model.weights_label} has no trained classifier (it is a features-only port), "
                 f"so fc layers are not available; ask for conv/relu/pool layers or use weights='imagenet'."
             )
-        net = model.net
-        _disable_inplace(net)
-        if pooling == "avg":
-            _replace_pools_with_avg(net)
         self.architecture = arch
         self.layer_names = [layer.name for layer in resolved]
         self.weights_label = model.weights_label
         self.random_weights = model.random_weights
         self.normalize = Normalize(model.normalize.mean.flatten().tolist(), model.normalize.std.flatten().tolist())
-        self.body = create_feature_extractor(
-            net, return_nodes={layer.node: layer.name for layer in resolved})
+        body = create_feature_extractor(
+            model.net, return_nodes={layer.node: layer.name for layer in resolved})
+        # The truncated graph shares its modules with the model; a model passed in keeps
+        # its own, so only the modules up to the deepest layer are copied.
+        self.body = copy.deepcopy(body) if given else body
+        _disable_inplace(self.body)
+        if pooling == "avg":
+            _replace_pools_with_avg(self.body)
         self.body.eval()
         for p in self.body.parameters():
             p.requires_grad_(False)
