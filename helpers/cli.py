@@ -12,6 +12,7 @@ COMMANDS = {
     "doctor": ("helpers.doctor", "print device, versions, cache paths and which weights are cached"),
     "weights": ("helpers.weights", "manage pretrained weights: `weights prefetch [names…]`, `weights list`"),
     "paintings": ("helpers.samples", "public-domain style paintings: `paintings prefetch [names…]`, `paintings list`"),
+    "styles": ("helpers.fast_style", "pretrained fast style-transfer networks: `styles prefetch`, `styles list`"),
     "release": ("helpers.release", "regenerate the student notebooks/ from solutions/ (--check: verify they are in sync)"),
     "demo": ("helpers.demo", "run the solution notebooks headless and write build/demo/index.html"),
 }
