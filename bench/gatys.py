@@ -1,0 +1,313 @@
+"""Benchmarks 1 and 2: Gatys et al. (2016) style transfer, time to quality and peak memory.
+
+Both sides minimise the same objective with the same seeded random-weight VGG-19
+(pretrained weights are not available on the machine that runs this; with them only the
+loss weights would change): content at relu4_2 with notebook 07's ``content_loss``
+(½ Σ (F − P)²), style at relu1_1 … relu5_1 with weights 1/5 and notebook 07's
+``style_loss`` (Σ_l w_l Σ (G − Ĝ)² / (4 N² M²)), average pooling, content initialisation.
+The loss weights are balanced for that network: α = 1 and β such that
+β · L_style(content image) = α · L_content(uniform-noise image), the rule notebook 07 uses
+offline, so the two terms are of the same order.
+
+* **Baseline**: what a careful public implementation does — the whole of VGG-19's
+  ``features`` run in float32 at full size every evaluation, a single
+  ``torch.optim.LBFGS`` run of N iterations with a strong-Wolfe line search (the loss
+  divided by its starting value, so the line search works at a scale of one and the
+  objective cannot rise), no projection during the run.
+* **Kit**: the network truncated after relu5_1, coarse to fine (half size first), forward
+  passes under bfloat16 autocast on CPU (features cast back to float32 before the Gram
+  matrices and losses), L-BFGS with the same line search in blocks of 20 iterations with
+  the image clamped to [0, 1] between blocks (``helpers.optim.optimize_image``).
+
+Quality is measured by one float32 evaluator, the objective at full size on the image
+clamped to [0, 1], evaluated every few iterations with the clock paused. The ratio reported
+is (kit's time to reach the baseline's final evaluator value) / (baseline's total time).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from bench.common import Stopwatch, median, peak_rss_mib, run_json, save  # noqa: E402
+
+CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+LAYERS = STYLE_LAYERS + [CONTENT_LAYER]
+STYLE_WEIGHTS = [0.2] * 5
+
+
+class Problem:
+    """The shared objective: images, targets, the student formulas and the float32 evaluator."""
+
+    def __init__(self, size: int, seed: int = 0, content: str = "chelsea", style: str = "ihc"):
+        from helpers import images, models
+        from instructor.answers import solution_namespace
+
+        ns = solution_namespace("07_style_transfer")
+        self.content_loss, self.style_loss = ns["content_loss"], ns["style_loss"]
+        self.model = models.load_model("vgg19", "random", seed=seed)
+        self.evaluator = models.FeatureExtractor(self.model, LAYERS, pooling="avg")
+        self.content = images.load_image(content, size=size)
+        self.hw = tuple(self.content.shape[-2:])
+        style_img = images.load_image(style, size=2 * size)
+        self.style = F.interpolate(style_img, size=self.hw, mode="bilinear", align_corners=False)
+        self.targets = {}
+        with torch.no_grad():
+            self.targets[self.hw] = self._targets_at(self.hw, self.evaluator)
+            noise = torch.rand(self.content.shape, generator=torch.Generator().manual_seed(seed))
+            c_noise = self._terms(self.evaluator(noise), self.targets[self.hw], 1.0, 0.0)[0]
+            s_content = self._terms(self.evaluator(self.content), self.targets[self.hw], 0.0, 1.0)[1]
+        self.alpha = 1.0
+        self.beta = float(c_noise / s_content)
+
+    def _targets_at(self, hw, extractor):
+        c = F.interpolate(self.content, size=hw, mode="bilinear", align_corners=False) if hw != self.hw else self.content
+        s = F.interpolate(self.style, size=hw, mode="bilinear", align_corners=False) if hw != self.hw else self.style
+        fc, fs = extractor(c), extractor(s)
+        grams = [torch.einsum("bchw,bdhw->bcd", fs[l].float(), fs[l].float()) for l in STYLE_LAYERS]
+        return fc[CONTENT_LAYER].float(), grams
+
+    def _terms(self, feats, targets, alpha, beta):
+        content_target, grams = targets
+        c = self.content_loss(feats[CONTENT_LAYER].float(), content_target)
+        s = self.style_loss([feats[l].float() for l in STYLE_LAYERS], grams, STYLE_WEIGHTS)
+        return alpha * c, beta * s
+
+    def objective(self, feats, hw):
+        if hw not in self.targets:
+            with torch.no_grad():
+                self.targets[hw] = self._targets_at(hw, self.evaluator)
+        c, s = self._terms(feats, self.targets[hw], self.alpha, self.beta)
+        return c + s
+
+    @torch.no_grad()
+    def evaluate(self, image) -> float:
+        """The float32 objective at full size of ``image`` clamped to [0, 1] (resized first if smaller)."""
+        x = image.detach().float().clamp(0, 1)
+        if tuple(x.shape[-2:]) != self.hw:
+            x = F.interpolate(x, size=self.hw, mode="bilinear", align_corners=False).clamp(0, 1)
+        return float(self.objective(self.evaluator(x), self.hw))
+
+
+def full_network_features(problem: Problem):
+    """The baseline's feature function: all of VGG-19's ``features`` every time, hooks at the paper layers."""
+    from helpers import layers as layer_tables
+
+    body = copy.deepcopy(problem.model.net.features)
+    for i, m in enumerate(body):
+        if isinstance(m, torch.nn.MaxPool2d):
+            body[i] = torch.nn.AvgPool2d(2, 2)
+        if hasattr(m, "inplace"):
+            m.inplace = False
+    for p in body.parameters():
+        p.requires_grad_(False)
+    index = {l.name: int(l.node.split(".")[1]) for l in layer_tables.resolve_layers("vgg19", LAYERS)}
+    normalize = problem.model.normalize
+
+    def features(x):
+        out, h = {}, normalize(x)
+        wanted = {i: n for n, i in index.items()}
+        for i, m in enumerate(body):
+            h = m(h)
+            if i in wanted:
+                out[wanted[i]] = h
+        return out
+    return features
+
+
+def run_baseline(problem: Problem, iterations: int, record_every: int = 10) -> dict:
+    features = full_network_features(problem)
+    x = problem.content.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=iterations, max_eval=10 * iterations, tolerance_grad=0,
+                            tolerance_change=0, history_size=100, line_search_fn="strong_wolfe")
+    watch = Stopwatch()
+    curve = []
+    scale = []
+    evals = [0]
+    with watch.paused():
+        curve.append((0.0, problem.evaluate(x)))
+
+    def closure():
+        opt.zero_grad()
+        loss = problem.objective(features(x), problem.hw)
+        if not scale:
+            scale.append(1.0 / float(loss.detach()))
+        (loss * scale[0]).backward()
+        evals[0] += 1
+        if evals[0] % record_every == 0:
+            with watch.paused():
+                curve.append((watch.elapsed(), problem.evaluate(x)))
+        return loss * scale[0]
+
+    opt.step(closure)
+    total = watch.elapsed()
+    final = problem.evaluate(x)
+    curve.append((total, final))
+    iters = opt.state[opt._params[0]].get("n_iter", iterations)
+    return {"seconds": total, "final": final, "evaluations": evals[0], "iterations": iters, "curve": curve}
+
+
+def kit_schedule(hw, levels: int = 2) -> list[tuple[int, int]]:
+    sizes = [hw]
+    for _ in range(levels - 1):
+        sizes.insert(0, (max(32, sizes[0][0] // 2), max(32, sizes[0][1] // 2)))
+    return sizes
+
+
+def run_kit(problem: Problem, target: float, max_iterations: int, *, bf16: bool = True, levels: int = 2,
+            coarse_iterations: int = 100, block: int = 20, channels_last: bool = False) -> dict:
+    from helpers import models
+    from helpers.optim import optimize_image
+
+    ext = models.FeatureExtractor(problem.model, LAYERS, pooling="avg")
+    if channels_last:
+        ext = ext.to(memory_format=torch.channels_last)
+    sizes = kit_schedule(problem.hw, levels)
+    fine_blocks = max(1, (max_iterations + block - 1) // block)
+    steps = [max(1, coarse_iterations // block)] * (len(sizes) - 1) + [fine_blocks]
+    watch = Stopwatch()
+    curve = [(0.0, problem.evaluate(problem.content))]
+    reached = {}
+
+    def factory(hw):
+        def objective(x):
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            return problem.objective(ext(x), hw)
+        return objective
+
+    def record(state):
+        with watch.paused():
+            value = problem.evaluate(state.image)
+            curve.append((watch.elapsed(), value))
+        if state.size == problem.hw and value <= target and "target" not in reached:
+            reached["target"] = curve[-1][0]
+            return True
+        return False
+
+    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else None
+    start_image = F.interpolate(problem.content, size=sizes[0], mode="bilinear", align_corners=False)
+    result = optimize_image(factory, start_image, steps=steps, schedule=sizes, optimizer="lbfgs",
+                            optimizer_kwargs={"max_iter": block, "history_size": 100}, autocast=amp,
+                            callbacks=[record], progress=False, keep_best=False)
+    total = watch.elapsed()
+    final = problem.evaluate(result.image)
+    return {"seconds": total, "final": final, "reached_target_s": reached.get("target"),
+            "evaluations": result.evaluations, "sizes": [list(s) for s in sizes], "steps": steps,
+            "block": block, "bf16": bf16, "channels_last": channels_last, "curve": curve}
+
+
+def time_to(curve, threshold) -> float | None:
+    for t, v in curve:
+        if v <= threshold:
+            return t
+    return None
+
+
+def paired(size: int, iterations: int, runs: int, seed: int = 0, **kit_options) -> dict:
+    problem = Problem(size, seed)
+    pairs = []
+    for r in range(runs):
+        base = run_baseline(problem, iterations)
+        kit = run_kit(problem, base["final"], iterations, **kit_options)
+        start = base["curve"][0][1]
+        threshold99 = start - 0.99 * (start - base["final"])
+        pair = {"baseline": base, "kit": kit,
+                "ratio": (kit["reached_target_s"] / base["seconds"]) if kit["reached_target_s"] else None,
+                "baseline_99_s": time_to(base["curve"], threshold99),
+                "kit_99_s": time_to(kit["curve"], threshold99)}
+        pairs.append(pair)
+        print(f"run {r + 1}: baseline {base['seconds']:.1f} s → {base['final']:.5g}; kit reached it after "
+              f"{kit['reached_target_s'] if kit['reached_target_s'] is None else round(kit['reached_target_s'], 1)} s "
+              f"(final {kit['final']:.5g}); ratio {pair['ratio']}", flush=True)
+    ratios = [p["ratio"] for p in pairs]
+    ok = [r for r in ratios if r is not None]
+    return {"size": list(problem.hw), "iterations": iterations, "runs": runs, "alpha": problem.alpha,
+            "beta": problem.beta, "pairs": pairs,
+            "median_ratio": median(ok) if len(ok) == len(ratios) else None, "ratios": ratios}
+
+
+# --------------------------------------------------------------------------- benchmark 2: memory at 512 px
+
+def memory_side(side: str, size: int, evaluations: int, seed: int = 0) -> dict:
+    """One side's peak RSS and seconds per evaluation at ``size`` over ``evaluations`` (run in a fresh process)."""
+    from helpers import models
+
+    problem = Problem(size, seed)
+    rss_setup = peak_rss_mib()
+    x = problem.content.clone().requires_grad_(True)
+    if side == "baseline":
+        features = full_network_features(problem)
+        amp = None
+    else:
+        ext = models.FeatureExtractor(problem.model, LAYERS, pooling="avg")
+        features = ext
+        amp = torch.autocast("cpu", dtype=torch.bfloat16)
+    times = []
+    for _ in range(evaluations):
+        t = time.perf_counter()
+        if amp is not None:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                feats = features(x)
+        else:
+            feats = features(x)
+        loss = problem.objective(feats, problem.hw)
+        x.grad = None
+        loss.backward()
+        times.append(time.perf_counter() - t)
+    return {"side": side, "size": list(problem.hw), "evaluations": evaluations,
+            "seconds_per_evaluation": median(times), "total_seconds": sum(times),
+            "peak_rss_mib": peak_rss_mib(), "rss_after_setup_mib": rss_setup}
+
+
+def memory(size: int = 512, evaluations: int = 20) -> dict:
+    out = {}
+    for side in ("baseline", "kit"):
+        out[side] = run_json([sys.executable, __file__, "memory-side", side, "--size", str(size),
+                              "--evaluations", str(evaluations)])
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("quality")
+    t.add_argument("--size", type=int, default=256)
+    t.add_argument("--iterations", type=int, default=300)
+    t.add_argument("--runs", type=int, default=3)
+    t.add_argument("--no-bf16", action="store_true")
+    t.add_argument("--levels", type=int, default=2)
+    t.add_argument("--coarse-iterations", type=int, default=100)
+    m = sub.add_parser("memory")
+    m.add_argument("--size", type=int, default=512)
+    m.add_argument("--evaluations", type=int, default=20)
+    s = sub.add_parser("memory-side")
+    s.add_argument("side", choices=["baseline", "kit"])
+    s.add_argument("--size", type=int, default=512)
+    s.add_argument("--evaluations", type=int, default=20)
+    args = p.parse_args(argv)
+    if args.what == "quality":
+        data = paired(args.size, args.iterations, args.runs, bf16=not args.no_bf16, levels=args.levels,
+                      coarse_iterations=args.coarse_iterations)
+        print(json.dumps({k: v for k, v in data.items() if k != "pairs"}))
+        save("gatys_quality", data)
+    elif args.what == "memory":
+        data = memory(args.size, args.evaluations)
+        print(json.dumps(data))
+        save("gatys_memory", data)
+    else:
+        print(json.dumps(memory_side(args.side, args.size, args.evaluations)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
