@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS", REPO / "bench" / "results"))
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
