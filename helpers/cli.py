@@ -14,6 +14,7 @@ COMMANDS = {
     "paintings": ("helpers.samples", "public-domain style paintings: `paintings prefetch [names…]`, `paintings list`"),
     "styles": ("helpers.fast_style", "pretrained fast style-transfer networks: `styles prefetch`, `styles list`"),
     "release": ("helpers.release", "regenerate the student notebooks/ from solutions/ (--check: verify they are in sync)"),
+    "grade": ("helpers.grading", "autograde submissions in parallel: grades CSV, feedback, summary table"),
     "demo": ("helpers.demo", "run the solution notebooks headless and write build/demo/index.html"),
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -47,13 +48,20 @@ class Course:
 
     root: Path
     timeout: int = 120
+    #: where the gradebook lives; default ``root/gradebook.db`` (grading keeps it outside
+    #: the course folder the student's kernel runs in)
+    db_path: Path | None = None
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.root / 'gradebook.db'}"
+        return f"sqlite:///{self.db_path or self.root / 'gradebook.db'}"
 
-    def nbgrader(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """Run ``nbgrader ARGS`` for this course; raise with nbgrader's log on failure."""
+    def nbgrader(self, *args: str, check: bool = True, wall_timeout: float | None = None) -> subprocess.CompletedProcess:
+        """Run ``nbgrader ARGS`` for this course; raise with nbgrader's log on failure.
+
+        ``wall_timeout`` (seconds) bounds the whole command: past it nbgrader and the
+        kernels it started are killed and the result has return code -9.
+        """
         cmd = [sys.executable, "-m", "nbgrader", *args,
                f"--CourseDirectory.root={self.root}",
                f"--CourseDirectory.db_url={self.db_url}",
@@ -62,7 +70,7 @@ class Course:
         # nbgrader starts helper programs (alembic) by name: find this interpreter's.
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         env.setdefault("MPLBACKEND", "Agg")
-        proc = subprocess.run(cmd, cwd=self.root, env=env, capture_output=True, text=True)
+        proc = _run_bounded(cmd, self.root, env, wall_timeout)
         if check and proc.returncode != 0:
             raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
                                f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
@@ -109,3 +117,27 @@ class Course:
 
     def autograded_notebook(self, topic: str, student: str, name: str) -> Path:
         return self.root / "autograded" / student / topic / name
+
+
+def _run_bounded(cmd: list[str], cwd: Path, env: dict, wall_timeout: float | None) -> subprocess.CompletedProcess:
+    """``subprocess.run`` that, on timeout, kills the command's whole process group."""
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, start_new_session=True) as popen:
+        try:
+            out, err = popen.communicate(timeout=wall_timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(popen.pid)
+            out, err = popen.communicate()
+            err += f"\nkilled after {wall_timeout:.0f} s (the whole command's time limit)"
+            return subprocess.CompletedProcess(cmd, -9, out, err)
+        except BaseException:  # Ctrl-C: do not leave nbgrader and its kernels running
+            _kill_group(popen.pid)
+            raise
+    return subprocess.CompletedProcess(cmd, popen.returncode, out, err)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

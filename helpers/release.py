@@ -2,6 +2,8 @@
 
     python -m helpers release [TOPIC …]          write notebooks/NN_topic/ from solutions/NN_topic/
     python -m helpers release --check [TOPIC …]  exit 1 when notebooks/ differs from what it would write
+    python -m helpers release --bundle           also write the student zip dist/<name>-student.zip
+                                                 (``helpers.bundle``; --dist DIR to write elsewhere)
 
 Generation is nbgrader's ``generate_assignment`` (answers replaced by stubs, hidden tests
 removed), run in a temporary course so no gradebook lands in the repository.
@@ -15,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from helpers.coursedir import RELEASE, SOLUTIONS, Course, resolve_topics
+from helpers.coursedir import REPO, RELEASE, SOLUTIONS, Course, resolve_topics
 
 
 def generate(topic: str, workdir: Path, solutions: Path = SOLUTIONS) -> Path:
@@ -57,7 +59,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when out of date")
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS)
     parser.add_argument("--out", type=Path, default=RELEASE, help="release folder (default: notebooks/)")
+    parser.add_argument("--bundle", action="store_true",
+                        help="after regenerating, write the student zip (notebooks/, helpers/, data/, packaging, README)")
+    parser.add_argument("--dist", type=Path, default=REPO / "dist", help="where --bundle writes (default: dist/)")
     args = parser.parse_args(argv)
+    if args.bundle and (args.check or args.out.resolve() != RELEASE.resolve()):
+        print("error: --bundle packs the repository's notebooks/; it cannot be combined with --check or --out",
+              file=sys.stderr)
+        return 2
     try:
         selected = resolve_topics(args.topics, args.solutions)
     except ValueError as exc:
@@ -81,4 +90,12 @@ def main(argv: list[str]) -> int:
         print("\n".join(stale), file=sys.stderr)
         print("Regenerate with `python -m helpers release` and commit notebooks/.", file=sys.stderr)
         return 1
+    if args.bundle:
+        from helpers.bundle import build
+
+        try:
+            print(f"wrote {build(args.dist, solutions=args.solutions)}")
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     return 0
