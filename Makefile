@@ -5,7 +5,9 @@
 #   make demo TOPIC=07             one topic only (several: TOPIC="03 07")
 #   make demo REQUIRE_WEIGHTS=1    fail instead of falling back to random weights
 #   make test                      the test suite (PYTEST_ARGS="-k demo" to narrow it)
-#   make lab                       JupyterLab on notebooks/
+#   make lab                       JupyterLab on notebooks/ (lecturers: make lab LAB_DIR=solutions)
+#   make release                   regenerate notebooks/ from solutions/, write dist/<name>-student.zip
+#   make grade SUBMISSIONS=dir     autograde submitted/ or an LMS download (WORKERS=2 TIMEOUT=60 OUT=dir)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -21,13 +23,25 @@ TOPIC ?=
 PROFILE ?=
 REQUIRE_WEIGHTS ?=
 DEMO_ARGS ?=
+LAB_DIR ?= notebooks
+LAB_ARGS ?=
 PYTEST_ARGS ?=
 ARGS ?=
+SUBMISSIONS ?=
+WORKERS ?=
+TIMEOUT ?=
+OUT ?=
 
 demo_flags := $(if $(TOPIC),--topic $(TOPIC)) \
               $(if $(PROFILE),--profile $(PROFILE)) \
               $(if $(filter 1 yes true,$(REQUIRE_WEIGHTS)),--require-weights) \
               $(DEMO_ARGS)
+
+grade_flags := $(if $(WORKERS),--workers $(WORKERS)) \
+               $(if $(TIMEOUT),--timeout $(TIMEOUT)) \
+               $(if $(OUT),--out $(OUT)) \
+               $(if $(TOPIC),--topics $(TOPIC)) \
+               $(ARGS)
 
 .PHONY: help setup demo test lab release grade bench
 
@@ -56,16 +70,19 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV_PYTHON) -m pytest -q $(PYTEST_ARGS)
 
+# The venv's own jupyter, so the notebooks' "python3" kernel is this venv's interpreter
+# (its kernel spec lives in $(VENV)/share/jupyter/kernels, searched first).
 lab: $(LAB_STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV_PYTHON) -m jupyter kernelspec list | grep -q "$(abspath $(VENV))/share/jupyter/kernels/python3" || \
+	  $(VENV_PYTHON) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ipykernel)"
+	$(VENV_PYTHON) -m jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(LAB_ARGS)
 
-# The commands below are provided by `python -m helpers`; until a command exists the
-# helper CLI says so and lists the commands it has.
 release: $(STAMP)
-	$(VENV_PYTHON) -m helpers release $(ARGS)
+	$(VENV_PYTHON) -m helpers release --bundle $(ARGS)
 
 grade: $(STAMP)
-	$(VENV_PYTHON) -m helpers grade $(ARGS)
+	@test -n "$(SUBMISSIONS)" || { echo "name the submissions: make grade SUBMISSIONS=path/to/submitted (or an LMS .zip)"; exit 1; }
+	$(VENV_PYTHON) -m helpers grade $(SUBMISSIONS) $(grade_flags)
 
 bench: $(STAMP)
 	@test -f bench/run.py || { echo "bench/run.py does not exist yet: there are no benchmarks to run."; exit 1; }

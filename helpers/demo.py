@@ -41,6 +41,7 @@ from helpers.errors import CorruptWeightsError, WeightsUnavailableError
 from helpers.models import ALLOW_RANDOM_ENV, REQUIRE_WEIGHTS_ENV
 from helpers.provenance import PROVENANCE_FILE_ENV
 from helpers.weights import PREFETCH_COMMAND
+from helpers.widgets import WIDGETS_ENV
 
 try:
     import nbformat
@@ -181,6 +182,8 @@ def kernel_env(profile: str, require_weights: bool) -> dict[str, str]:
         env.pop(ALLOW_RANDOM_ENV, None)
     else:
         env[ALLOW_RANDOM_ENV] = "1"
+    # No one sees the notebook while it runs: control panels print one line instead.
+    env[WIDGETS_ENV] = "0"
     # The kernels import the same `helpers` as this process, installed or not.
     package_root = str(Path(helpers.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))

@@ -27,10 +27,20 @@ RANDOM_WEIGHTS_BANNER = (
 
 @dataclass
 class Figure:
-    """One key figure: its file (relative to the gallery folder) and caption."""
+    """One key figure: its file (relative to the gallery folder), caption and size in pixels (0: unknown)."""
 
     path: str
     caption: str
+    width: int = 0
+    height: int = 0
+
+    @property
+    def span(self) -> int:
+        """Gallery columns the figure spans: wide strips get more room (1 to 3)."""
+        if not (self.width and self.height):
+            return 1
+        aspect = self.width / self.height
+        return 3 if aspect >= 3.2 else 2 if aspect >= 1.9 else 1
 
 
 @dataclass
@@ -106,6 +116,13 @@ def key_figures(nb, limit: int = MAX_FIGURES) -> list[tuple[bytes, str]]:
     return figures[:limit]
 
 
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from a PNG's header (0, 0 when it is not a PNG)."""
+    if len(png) < 24 or png[:8] != b"\x89PNG\r\n\x1a\n":
+        return 0, 0
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
 def save_figures(nb, folder: Path, stem: str) -> list[Figure]:
     """Write the key figures to ``folder/<stem>-NN.png``; paths are relative to the gallery."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +130,8 @@ def save_figures(nb, folder: Path, stem: str) -> list[Figure]:
     for number, (png, caption) in enumerate(key_figures(nb), start=1):
         target = folder / f"{stem}-{number:02d}.png"
         target.write_bytes(png)
-        saved.append(Figure(path=f"{folder.name}/{target.name}", caption=caption))
+        width, height = _png_size(png)
+        saved.append(Figure(path=f"{folder.name}/{target.name}", caption=caption, width=width, height=height))
     return saved
 
 
@@ -142,6 +160,12 @@ body.kit { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; colo
 .kit-figs { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 14px; }
 .kit-figs figure { margin: 0; }
 .kit-figs img { width: 100%; height: 250px; object-fit: contain; background: #f0f0f0; border-radius: 4px; }
+.kit-figs figure.kit-span2 { grid-column: span 2; } .kit-figs figure.kit-span3 { grid-column: 1 / -1; }
+.kit-figs figure.kit-span2 img, .kit-figs figure.kit-span3 img { height: auto; max-height: 420px; }
+.kit-intro { color: #444; margin: 4px 0 12px; }
+.kit-toc { border-collapse: collapse; font-size: 14px; margin: 0 0 18px; }
+.kit-toc th, .kit-toc td { text-align: left; padding: 3px 14px 3px 0; border-bottom: 1px solid #e3e3e3; }
+.kit-toc td.kit-num { text-align: right; font-variant-numeric: tabular-nums; }
 .kit-figs figcaption { font-size: 13px; color: #444; margin-top: 4px; }
 .kit-bar { font: 14px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; background: #f3f3f3;
   border-bottom: 1px solid #ddd; padding: 10px 24px; }
@@ -176,8 +200,11 @@ def weights_text(records: list[dict]) -> str:
     if not records:
         return "no pretrained model loaded"
     def one(r: dict) -> str:
-        label = f"{r['model']}: {r['weights']}"
-        return label + " (random)" if r.get("random") and "random" not in str(r["weights"]) else label
+        model, weights = str(r["model"]), str(r["weights"])
+        if weights.startswith(model + " "):  # "toynet: toynet trained" reads as "toynet: trained"
+            weights = weights[len(model) + 1:]
+        label = f"{model}: {weights}"
+        return label + " (random)" if r.get("random") and "random" not in weights else label
 
     return "; ".join(dict.fromkeys(one(r) for r in records))
 
@@ -207,7 +234,7 @@ def decorate_page(page: str, result: NotebookResult, run: dict) -> str:
 
 def _card(result: NotebookResult) -> str:
     figures = "".join(
-        f'<figure><a href="{_e(f.path)}"><img src="{_e(f.path)}" alt="{_e(f.caption)}" loading="lazy"></a>'
+        f'<figure class="kit-span{f.span}"><a href="{_e(f.path)}"><img src="{_e(f.path)}" alt="{_e(f.caption)}" loading="lazy"></a>'
         f"<figcaption>{_e(f.caption)}</figcaption></figure>"
         for f in result.figures)
     error = f'<div class="kit-error">{_e(result.error)}</div>' if result.error else ""
@@ -232,14 +259,30 @@ def index_html(results: list[NotebookResult], run: dict) -> str:
         "Notebooks": f"{len(results)} run, {failed} failed, total wall time {format_seconds(run['seconds'])}",
     }
     rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in meta.items())
+    intro = ('<p class="kit-intro">The key figures of every solution notebook, run headless by '
+             '<code>make demo</code> on the device and profile below. A notebook\'s title opens the whole '
+             'executed notebook; a figure opens at full size.</p>')
     banner = banner_html() if any(r.random_weights for r in results) else ""
     if results:
-        body = "".join(_card(r) for r in results)
+        body = contents_html(results) + "".join(_card(r) for r in results)
     else:
         body = (f"<p>No solution notebooks found under <code>{_e(run['solutions'])}/NN_topic/*.ipynb</code>"
                 f"{' for the selected topics' if run.get('topics') else ''}: nothing was run.</p>")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>Style vs Content: demo gallery</title><style>{_CSS}</style></head>"
-            f'<body class="kit"><h1>Style vs Content: demo gallery</h1>{banner}'
+            f'<body class="kit"><h1>Style vs Content: demo gallery</h1>{intro}{banner}'
             f'<dl class="kit-meta">{rows}</dl>{body}</body></html>\n')
+
+
+def contents_html(results: list[NotebookResult]) -> str:
+    """A table of contents: per notebook its status, wall time, figure count and weights."""
+    def row(r: NotebookResult) -> str:
+        status = "ok" if r.ok else "failed"
+        weights = "random" if r.random_weights else ("pretrained" if r.weights else "none loaded")
+        return (f'<tr><td><a href="#{_e(r.name)}">{_e(r.title)}</a></td><td>{status}</td>'
+                f'<td class="kit-num">{format_seconds(r.seconds)}</td><td class="kit-num">{len(r.figures)}</td>'
+                f"<td>{weights}</td></tr>")
+    head = "<tr><th>notebook</th><th>status</th><th>wall time</th><th>figures</th><th>weights</th></tr>"
+    return f'<table class="kit-toc">{head}{"".join(row(r) for r in results)}</table>'
+

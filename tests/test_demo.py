@@ -60,6 +60,8 @@ def solutions(tmp_path_factory):
         v4.new_code_cell(FIGURE_CELL),
         v4.new_code_cell("from helpers.provenance import record\n"
                          "record('vgg16', 'VGG16_Weights.IMAGENET1K_V1', False)"),
+        v4.new_code_cell("from helpers import widgets\n"
+                         "widgets.DeepDreamPanel(lambda f, x, s: x, lambda name: None, layers=['a']).show()"),
     ))
     _write(root, "03_broken", _notebook(
         "Broken",
@@ -125,6 +127,11 @@ def test_parameters_reach_the_kernel_of_this_interpreter(full_run):
     assert "profile is smoke" in page
     assert f"python is {sys.executable}" in page
     assert "Parameters injected by" in page
+
+
+def test_control_panels_print_one_line_in_the_demo(full_run):
+    _, out, _ = full_run
+    assert "DeepDream: needs a live notebook" in _page(out, "02_beta")
 
 
 def test_key_figures_are_real_pngs_with_captions(full_run):
@@ -241,6 +248,7 @@ def test_kernel_environment(monkeypatch):
     lenient = demo.kernel_env("smoke", require_weights=False)
     assert lenient["KIT_ALLOW_RANDOM_WEIGHTS"] == "1" and lenient["KIT_PROFILE"] == "smoke"
     assert "inline" in lenient["MPLBACKEND"]
+    assert lenient["KIT_WIDGETS"] == "0", "control panels print one line instead of waiting for a person"
 
 
 def test_require_weights_flag_and_env(monkeypatch, tmp_path):
@@ -259,3 +267,30 @@ def test_parse_param():
     assert demo._parse_param("style=starry_night") == ("style", "starry_night")
     with pytest.raises(ValueError):
         demo._parse_param("no equals sign")
+
+
+def test_gallery_contents_wide_figures_and_weights_text():
+    import io as _io
+
+    buf = _io.BytesIO()
+    Image.fromarray(np.zeros((100, 400, 3), np.uint8)).save(buf, format="PNG")
+    assert gallery._png_size(buf.getvalue()) == (400, 100)
+    assert gallery._png_size(b"not a png") == (0, 0)
+    assert [gallery.Figure("a", "", w, h).span for w, h in [(400, 100), (500, 250), (300, 300), (0, 0)]] == [3, 2, 1, 1]
+    results = [
+        gallery.NotebookResult(name="07_style", source="s/07.ipynb", title="07 · Style", page="07_style.html",
+                               seconds=75.0, weights=[{"model": "vgg19", "weights": "random (seed 0)", "random": True}],
+                               figures=[gallery.Figure("figures/a.png", "Transfer", 400, 100)]),
+        gallery.NotebookResult(name="01_recap", source="s/01.ipynb", title="01 · Recap", page="01_recap.html",
+                               seconds=3.0, error="ValueError: no"),
+    ]
+    run = {"device": "cpu", "device_name": "cpu", "generated": "now", "versions": {"python": "3"}, "seconds": 78.0,
+           "solutions": "solutions", "profile": {"name": "smoke", "description": "tiny", "image_size": 64,
+                                                 "iterations": 10, "precision": "float32"}}
+    page = gallery.index_html(results, run)
+    toc = page.split('<table class="kit-toc">')[1].split("</table>")[0]
+    assert '<a href="#07_style">07 · Style</a></td><td>ok</td><td class="kit-num">1 min 15 s</td>' in toc
+    assert "<td>random</td>" in toc and "failed" in toc and "none loaded" in toc
+    assert '<figure class="kit-span3">' in page and "make demo" in page
+    assert gallery.weights_text([{"model": "toynet", "weights": "toynet trained (seed 0)", "random": False}]) == \
+        "toynet: trained (seed 0)"

@@ -33,7 +33,9 @@ def test_pyproject_declares_the_kit(project):
     assert {_name(r) for r in extras["grading"]} == GRADING
     assert {_name(r) for r in extras["dev"]} == {"pytest", project["name"]}
     assert f"{project['name']}[grading]" in extras["dev"]
-    assert {_name(r) for r in extras["lab"]} == {"jupyterlab"}
+    assert {_name(r) for r in extras["lab"]} == {"jupyterlab", "notebook"}
+    assert f"{project['name']}[browser]" in extras["dev"] and f"{project['name']}[lab]" in extras["browser"]
+    assert {_name(r) for r in extras["browser"]} == {"playwright", project["name"]}
 
 
 def test_requirements_have_lower_bounds_only(project):
