@@ -49,7 +49,7 @@ def test_both_pipelines_lower_the_shared_objective(problem):
     base = run_baseline(problem, iterations=4, record_every=2)
     start = base["curve"][0][1]
     assert base["final"] < start and base["iterations"] == 4
-    kit = run_kit(problem, target=base["final"], max_iterations=40, coarse_iterations=4, block=4)
+    kit = run_kit(problem, target=base["final"], max_iterations=40, coarse_iterations=4, block=4, levels=2)
     assert kit["final"] < start
     coarse, fine = kit["sizes"][0], kit["sizes"][-1]
     assert fine == list(problem.hw) and coarse[0] * coarse[1] < fine[0] * fine[1]
