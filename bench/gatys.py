@@ -168,7 +168,8 @@ def kit_schedule(hw, levels: int = 2) -> list[tuple[int, int]]:
 
 
 def run_kit(problem: Problem, target: float, max_iterations: int, *, bf16: bool = False, levels: int = 1,
-            coarse_iterations: int = 100, block: int = 20, channels_last: bool = False) -> dict:
+            coarse_iterations: int = 100, block: int = 20, channels_last: bool = False,
+            clamp_between_blocks: bool = True) -> dict:
     from helpers import models
     from helpers.optim import optimize_image
 
@@ -202,12 +203,14 @@ def run_kit(problem: Problem, target: float, max_iterations: int, *, bf16: bool 
     start_image = F.interpolate(problem.content, size=sizes[0], mode="bilinear", align_corners=False)
     result = optimize_image(factory, start_image, steps=steps, schedule=sizes, optimizer="lbfgs",
                             optimizer_kwargs={"max_iter": block, "history_size": 100}, autocast=amp,
+                            **({} if clamp_between_blocks else {"project": None}),
                             callbacks=[record], progress=False, keep_best=False)
     total = watch.elapsed()
     final = problem.evaluate(result.image)
     return {"seconds": total, "final": final, "reached_target_s": reached.get("target"),
             "evaluations": result.evaluations, "sizes": [list(s) for s in sizes], "steps": steps,
-            "block": block, "bf16": bf16, "channels_last": channels_last, "curve": curve}
+            "block": block, "bf16": bf16, "channels_last": channels_last,
+            "clamp_between_blocks": clamp_between_blocks, "curve": curve}
 
 
 def time_to(curve, threshold) -> float | None:
