@@ -36,7 +36,7 @@ def throughput(size: int, device: torch.device, repeats: int = 5) -> dict:
 
     torch.manual_seed(0)
     base = TransformerNet().to(device).eval()
-    x0 = torch.rand(1, 3, size, size, device=device, generator=None)
+    x0 = torch.rand(1, 3, size, size, device=device)
     out = {}
     reference = None
     for name, (cl, dtype) in variants(device).items():

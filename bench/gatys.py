@@ -30,6 +30,7 @@ is (kit's time to reach the baseline's final evaluator value) / (baseline's tota
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import sys
@@ -170,12 +171,12 @@ def kit_schedule(hw, levels: int = 2) -> list[tuple[int, int]]:
 def run_kit(problem: Problem, target: float, max_iterations: int, *, bf16: bool = False, levels: int = 1,
             coarse_iterations: int = 100, block: int = 20, channels_last: bool = False,
             clamp_between_blocks: bool = True) -> dict:
-    from helpers import models
     from helpers.optim import optimize_image
 
-    ext = models.FeatureExtractor(problem.model, LAYERS, pooling="avg")
+    # The evaluator is the kit's truncated extractor already; a channels_last run needs its own copy.
+    ext = problem.evaluator
     if channels_last:
-        ext = ext.to(memory_format=torch.channels_last)
+        ext = copy.deepcopy(ext).to(memory_format=torch.channels_last)
     sizes = kit_schedule(problem.hw, levels)
     fine_blocks = max(1, (max_iterations + block - 1) // block)
     steps = [max(1, coarse_iterations // block)] * (len(sizes) - 1) + [fine_blocks]
@@ -247,25 +248,17 @@ def paired(size: int, iterations: int, runs: int, seed: int = 0, **kit_options) 
 
 def memory_side(side: str, size: int, evaluations: int, seed: int = 0) -> dict:
     """One side's peak RSS and seconds per evaluation at ``size`` over ``evaluations`` (run in a fresh process)."""
-    from helpers import models
-
     problem = Problem(size, seed)
     rss_setup = peak_rss_mib()
     x = problem.content.clone().requires_grad_(True)
     if side == "baseline":
-        features = full_network_features(problem)
-        amp = None
+        features, amp = full_network_features(problem), contextlib.nullcontext
     else:
-        ext = models.FeatureExtractor(problem.model, LAYERS, pooling="avg")
-        features = ext
-        amp = torch.autocast("cpu", dtype=torch.bfloat16)
+        features, amp = problem.evaluator, lambda: torch.autocast("cpu", dtype=torch.bfloat16)
     times = []
     for _ in range(evaluations):
         t = time.perf_counter()
-        if amp is not None:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                feats = features(x)
-        else:
+        with amp():
             feats = features(x)
         loss = problem.objective(feats, problem.hw)
         x.grad = None

@@ -17,6 +17,7 @@ Images are ``[B, 3, H, W]`` in [0, 1]; losses are 0-d float32 tensors.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -32,7 +33,9 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
+from helpers.cache import kit_cache_dir
 from helpers.errors import DownloadError, ImageLoadError, KitError
+from helpers.optim import _make_preview, _to_values
 from helpers.transformer_net import TransformerNet, load_transformer
 
 Tensor = torch.Tensor
@@ -63,14 +66,12 @@ class PhotoStream:
     """
 
     def __init__(self, source=None, size: int = 256, *, max_zoom: float = 1.25, cache_limit: int = 64):
-        from helpers import images
-
         if size < 16:
             raise ValueError(f"crop size must be at least 16 pixels, got {size}")
         if max_zoom < 1:
             raise ValueError(f"max_zoom must be ≥ 1, got {max_zoom}")
         self.size, self.max_zoom, self.cache_limit = int(size), float(max_zoom), int(cache_limit)
-        self.sources = _photo_list(source, images)
+        self.sources = _photo_list(source)
         self._cache: dict[int, Tensor] = {}
         self._bad: set[int] = set()
 
@@ -119,7 +120,7 @@ class PhotoStream:
         return torch.stack([self.sample(generator) for _ in range(batch_size)])
 
 
-def _photo_list(source, images) -> list:
+def _photo_list(source) -> list:
     from helpers.samples import samples
 
     if source is None:
@@ -240,10 +241,6 @@ class TrainingResult:
     seconds: float = 0.0
     checkpoint: Path | None = None
 
-    @property
-    def total_time(self) -> float:
-        return self.seconds
-
 
 def unwrap(net: nn.Module) -> nn.Module:
     """The module inside a DistributedDataParallel / DataParallel wrapper (or ``net`` itself)."""
@@ -339,7 +336,7 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
             warnings.warn(f"{ckpt} was written by {len(gens)} process(es), now {world}: crops are reseeded",
                           stacklevel=2)
             generator.manual_seed(seed + rank + 7919 * start)
-    autocast = autocast or _no_autocast
+    autocast = autocast or contextlib.nullcontext
     main = rank == 0
     bar = tqdm(total=steps, initial=min(start, steps), desc="training", disable=not (progress and main),
                leave=True)
@@ -396,10 +393,12 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
     finally:
         bar.close()
     if ckpt is not None and (interrupted or step > start or not ckpt.exists()):
-        if not (interrupted and distributed):   # other ranks may not be listening any more
+        if not (interrupted and distributed):
             write()
         elif main:
-            save_checkpoint(ckpt, model, optimizer, step, [generator.get_state()] * world, history, config)
+            # Other ranks may not be listening any more: only this rank's crop state is known,
+            # so a resume reseeds every rank's crops (see the length check above).
+            save_checkpoint(ckpt, model, optimizer, step, [generator.get_state()], history, config)
     model.eval()
     return TrainingResult(net=model, history=history, steps_done=step, resumed_from=start, interrupted=interrupted,
                           seconds=time.perf_counter() - t0, checkpoint=ckpt)
@@ -415,12 +414,8 @@ def _check_same_run(path: Path, saved: Mapping, now: Mapping) -> None:
 
 
 def checkpoints_dir() -> Path:
-    """``$KIT_CACHE_DIR/fast_style``, else ``~/.cache/cnn-kit/fast_style`` (created on use)."""
-    root = os.environ.get("KIT_CACHE_DIR")
-    if root:
-        return Path(root).expanduser() / "fast_style"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "cnn-kit" / "fast_style"
+    """:func:`helpers.cache.kit_cache_dir` ``("fast_style")`` (created on use)."""
+    return kit_cache_dir("fast_style")
 
 
 def default_checkpoint(*parts) -> Path:
@@ -437,28 +432,15 @@ def default_checkpoint(*parts) -> Path:
     return checkpoints_dir() / f"{name}.pt"
 
 
-def _no_autocast():
-    import contextlib
-    return contextlib.nullcontext()
-
-
-def _make_preview(preview):
-    if preview is None or preview is False:
-        return None
-    if preview is True:
-        from helpers.display import LivePreview
-        return LivePreview(title="training")
-    return preview
-
-
 def _step_values(terms: Mapping[str, Tensor], total: Tensor, distributed: bool, world: int) -> dict[str, float]:
-    names = list(terms) + ["total"]
-    stacked = torch.stack([t.detach().float().reshape(()) for t in terms.values()] + [total.detach().float().reshape(())])
-    if distributed:
-        import torch.distributed as dist
-        dist.all_reduce(stacked)
-        stacked = stacked / world
-    return dict(zip(names, stacked.cpu().tolist()))
+    """The step's terms and total as floats; under DDP averaged over the ranks (one all-reduce)."""
+    if not distributed:
+        return _to_values(terms, total, "total")
+    import torch.distributed as dist
+
+    stacked = torch.stack([t.detach().float().reshape(()) for t in [*terms.values(), total]])
+    dist.all_reduce(stacked)
+    return dict(zip([*terms, "total"], (stacked / world).cpu().tolist()))
 
 
 def time_forward(fn: Callable[[], object], repeats: int = 3, warmup: int = 1, device=None) -> float:

@@ -26,7 +26,7 @@ from pathlib import Path
 from .errors import DownloadError, ImageLoadError
 
 DATA_ENV = "KIT_DATA_DIR"
-CACHE_ENV = "KIT_CACHE_DIR"
+from .cache import CACHE_ENV, kit_cache_dir  # noqa: E402
 KINDS = ("content", "texture")
 
 # Wikimedia asks automated clients to identify themselves.
@@ -265,12 +265,7 @@ def cache_dir() -> Path:
     ``$KIT_CACHE_DIR/paintings`` if ``KIT_CACHE_DIR`` is set, else
     ``$XDG_CACHE_HOME/cnn-kit/paintings``, else ``~/.cache/cnn-kit/paintings``.
     """
-    root = os.environ.get(CACHE_ENV)
-    if root:
-        return Path(root).expanduser() / "paintings"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "cnn-kit" / "paintings"
+    return kit_cache_dir("paintings")
 
 
 def painting_cache_path(name: str) -> Path:

@@ -80,7 +80,7 @@ _KINDS = {"conv": "conv", "bn": "block", "relu": "relu", "pool": "pool", "global
 register_table("toynet", [(name, path, next(k for p, k in _KINDS.items() if name.startswith(p)))
                           for name, path in TOYNET_LAYERS.items()])
 
-CACHE_ENV = "KIT_CACHE_DIR"
+from helpers.cache import CACHE_ENV  # noqa: E402
 
 
 class ToyNet(nn.Module):
@@ -256,10 +256,10 @@ def _wrap(net: ToyNet, weights_label: str, random_weights: bool) -> ImageModel:
 
 
 def default_cache_dir() -> Path:
-    """``$KIT_CACHE_DIR/toynet``, else ``~/.cache/cnn-kit/toynet``."""
-    root = os.environ.get(CACHE_ENV)
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "cnn-kit"
-    return base / "toynet"
+    """``$KIT_CACHE_DIR/toynet``, else ``$XDG_CACHE_HOME/cnn-kit/toynet`` or ``~/.cache/cnn-kit/toynet``."""
+    from helpers.cache import kit_cache_dir
+
+    return kit_cache_dir("toynet")
 
 
 def cache_path(config: TrainConfig | None = None, cache_dir: str | os.PathLike | None = None) -> Path:
