@@ -28,7 +28,7 @@ def main(argv=None) -> int:
     p.add_argument("--texture", default="brick")
     p.add_argument("--sample", type=int, default=64)
     p.add_argument("--size", type=int, default=128)
-    p.add_argument("--searches", nargs="+", default=["exhaustive", "tree", "tsvq"])
+    p.add_argument("--searches", nargs="+", default=["exhaustive", "tree", "auto", "tsvq"])
     args = p.parse_args(argv)
     sample = images.center_crop(images.load_image(args.texture, size=2 * args.sample), args.sample)
     out, results = {}, {}

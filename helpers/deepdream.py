@@ -13,12 +13,12 @@ found at coarse scales survive and fine ones are added on top.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from helpers.optim import OptimizationResult, gradient_ascent_loop
+from helpers.optim import OptimizationResult, StepState, gradient_ascent_loop
 from helpers.transforms import Roll
 
 Tensor = torch.Tensor
@@ -44,18 +44,21 @@ def _resize(image: Tensor, size: tuple[int, int]) -> Tensor:
 @dataclass
 class DreamResult:
     """``image`` ``[B,3,H,W]`` in [0,1] at full size; ``octaves``: the image after each octave
-    (at that octave's size); ``history``: per octave, the loop's :class:`OptimizationResult`."""
+    (at that octave's size); ``history``: per octave, the loop's :class:`OptimizationResult`;
+    ``stopped_reason``: why it ended early (Ctrl-C or a callback), ``""`` when every octave ran."""
 
     image: Tensor
     octaves: list[Tensor] = field(default_factory=list)
     history: list[OptimizationResult] = field(default_factory=list)
     interrupted: bool = False
+    stopped_reason: str = ""
 
 
 def dream(image: Tensor, step_fn: Callable[[Tensor], Tensor], *, octaves: int = 4,
           octave_scale: float = 1.4, steps_per_octave: int = 10, jitter: int = 32,
           score_fn: Callable[[Tensor], Tensor] | None = None, generator: torch.Generator | None = None,
-          progress: bool = True, preview=None, preview_every: int = 5) -> DreamResult:
+          progress: bool = True, preview=None, preview_every: int = 5,
+          callbacks: Sequence[Callable[[StepState], bool | None]] = ()) -> DreamResult:
     """Dream on ``image`` ``[B,3,H,W]`` in [0,1] with ``step_fn`` over ``octaves`` scales.
 
     Args:
@@ -65,8 +68,11 @@ def dream(image: Tensor, step_fn: Callable[[Tensor], Tensor], *, octaves: int = 
         jitter: random roll in pixels before each update, undone after it.
         score_fn: recorded per step (e.g. the dream objective) for the loss plot.
         generator: makes the rolls reproducible.
+        callbacks: ``callback(state)`` after every step (``state.step`` counts the steps of
+            the current octave); return True to stop: the remaining octaves are skipped.
 
-    Ctrl-C stops after the current step and returns the dream so far, upsampled to full size.
+    Ctrl-C, or a callback's stop, ends the dream after the current step and returns the
+    dream so far, upsampled to full size.
     """
     original = image.detach().clamp(0, 1)
     full = tuple(original.shape[-2:])
@@ -78,12 +84,13 @@ def dream(image: Tensor, step_fn: Callable[[Tensor], Tensor], *, octaves: int = 
         run = gradient_ascent_loop(
             step_fn, start, steps_per_octave, transforms=[Roll(jitter, generator=generator)],
             score_fn=score_fn, progress=progress, preview=preview, preview_every=preview_every,
-            keep_best=False, desc=f"octave {k + 1}/{octaves} ({size[0]}×{size[1]})")
+            keep_best=False, callbacks=callbacks, desc=f"octave {k + 1}/{octaves} ({size[0]}×{size[1]})")
         result.history.append(run)
         result.octaves.append(run.image)
         detail = run.image - base
-        if run.interrupted:
-            result.interrupted = True
+        if run.interrupted or run.stopped_reason:
+            result.interrupted = run.interrupted
+            result.stopped_reason = f"octave {k + 1}/{octaves}: {run.stopped_reason}"
             break
     result.image = (_resize(original, full) + _resize(detail, full)).clamp(0, 1)
     return result

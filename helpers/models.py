@@ -224,6 +224,11 @@ class FeatureExtractor(nn.Module):
         weights: as for :func:`load_model`.
         pooling: ``"max"`` (as trained) or ``"avg"`` (Gatys et al. 2015/2016 replace max
             pooling by average pooling for synthesis).
+        autocast: run the network in lower precision: a ``devices.Profile`` (its
+            ``precision``), a factory of a context manager (e.g.
+            ``lambda: torch.autocast("cpu", dtype=torch.bfloat16)``) or ``None`` (float32).
+            The features are returned in float32 either way, so Gram matrices and losses
+            computed from them stay float32.
 
     ``forward(images)`` returns ``{layer: tensor}`` in the order of ``layers``. Only the
     modules up to the deepest requested layer exist in the extractor. The network is
@@ -231,7 +236,8 @@ class FeatureExtractor(nn.Module):
     """
 
     def __init__(self, name: str | ImageModel, layers: Iterable[str], weights="imagenet", *,
-                 pooling: str = "max", seed: int = 0, device: str | torch.device | None = None):
+                 pooling: str = "max", seed: int = 0, device: str | torch.device | None = None,
+                 autocast=None):
         super().__init__()
         from torchvision.models.feature_extraction import create_feature_extractor
 
@@ -262,6 +268,11 @@ class FeatureExtractor(nn.Module):
         if pooling == "avg":
             _replace_pools_with_avg(self.body)
         self.body.eval()
+        if autocast is not None and callable(getattr(autocast, "autocast", None)):
+            autocast = autocast.autocast  # a devices.Profile
+        if autocast is not None and not callable(autocast):
+            raise TypeError(f"autocast must be a devices.Profile, a factory of a context manager or None; got {autocast!r}")
+        self._autocast = autocast
         for p in self.body.parameters():
             p.requires_grad_(False)
         if device is not None:
@@ -274,5 +285,9 @@ class FeatureExtractor(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_image_batch(images, f"FeatureExtractor({self.architecture})")
         with explain_small_input(images, self.architecture):
-            out = self.body(self.normalize(images))
-        return {name: out[name] for name in self.layer_names}
+            if self._autocast is None:
+                out = self.body(self.normalize(images))
+                return {name: out[name] for name in self.layer_names}
+            with self._autocast():
+                out = self.body(self.normalize(images))
+        return {name: out[name].float() for name in self.layer_names}

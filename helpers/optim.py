@@ -13,13 +13,17 @@ tensors on the optimisation device.
 
 What one "step" is
 ------------------
-Adam and SGD: one parameter update (one objective evaluation). L-BFGS: one call of
-``torch.optim.LBFGS.step`` with ``max_iter=1``, i.e. one L-BFGS iteration: the loss and
-gradient at the current image plus the strong-Wolfe line search (usually one or two
-more evaluations, at most 25). Re-evaluating at the start of every step is what keeps
-L-BFGS consistent with the post-step regularisers and the projection, which move the
-image between steps. The progress bar, ``steps``, ``history`` and ``steps_done`` all
-count these steps; ``OptimizationResult.evaluations`` counts objective evaluations.
+Adam and SGD: one parameter update (one objective evaluation). L-BFGS with the default
+projection (pixels clamped to [0, 1]): one iteration of :class:`~helpers.bounded_lbfgs.BoundedLBFGS`,
+which keeps the pixels in range inside the method, usually one evaluation (the trial point
+of its line search; more when the step is shortened). L-BFGS with another projection or none:
+one call of ``torch.optim.LBFGS.step`` with ``max_iter=1``, i.e. the loss and gradient at
+the current image plus the strong-Wolfe line search (usually one or two more evaluations, at
+most 25); re-evaluating at the start of every step keeps it consistent with anything that
+moves the image between steps. The bounded L-BFGS re-evaluates only when the image was moved
+(a ``post_step`` regulariser) or the objective changed (random ``transforms``). The progress
+bar, ``steps``, ``history`` and ``steps_done`` all count these steps;
+``OptimizationResult.evaluations`` counts objective evaluations.
 
 ``history[name][i]`` is the value at the image the optimiser started step ``i + 1``
 from (the loss an optimiser computes is always that of the current point);
@@ -37,6 +41,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
+from helpers.bounded_lbfgs import BoundedLBFGS
 from helpers.errors import KitError
 from helpers.transforms import Compose, Transform, apply, clamp_pixels
 
@@ -352,13 +357,24 @@ def _autocast_factory(autocast, device: torch.device) -> Callable[[], Any]:
     raise TypeError(f"autocast must be None, True, a Profile, a context manager or a factory of one; got {autocast!r}")
 
 
-def _make_optimizer(spec, param: Tensor, lr: float | None, kwargs: Mapping[str, Any]) -> torch.optim.Optimizer:
+BOUNDED_LBFGS_OPTIONS = ("max_iter", "history_size", "c1", "max_backtracks")
+
+
+def _make_optimizer(spec, param: Tensor, lr: float | None, kwargs: Mapping[str, Any],
+                    bounds: tuple[float, float] | None = None) -> torch.optim.Optimizer:
     if isinstance(spec, str):
         name = spec.lower()
         if name not in DEFAULT_LR:
             raise ValueError(f"optimizer must be 'lbfgs', 'adam', 'sgd' or a callable, got {spec!r}")
         lr = DEFAULT_LR[name] if lr is None else lr
         kw = dict(kwargs)
+        if name == "lbfgs" and bounds is not None:
+            unknown = sorted(set(kw) - set(BOUNDED_LBFGS_OPTIONS))
+            if unknown:
+                raise TypeError(f"optimizer_kwargs {unknown} do not apply to the kit's bounded L-BFGS "
+                                f"(options: {', '.join(BOUNDED_LBFGS_OPTIONS)}); for torch.optim.LBFGS and its "
+                                "options pass optimizer=torch.optim.LBFGS")
+            return BoundedLBFGS([param], lr=lr, lower=bounds[0], upper=bounds[1], **kw)
         if name == "lbfgs":
             kw.setdefault("max_iter", 1)
             kw.setdefault("line_search_fn", "strong_wolfe")
@@ -487,9 +503,11 @@ def optimize_image(
             never modified, and projected before the first step.
         steps: steps to take (see the module docstring for what a step is); with a
             schedule, steps per size, or a list with one count per size.
-        optimizer: ``"lbfgs"`` (``torch.optim.LBFGS``, strong-Wolfe line search,
-            ``max_iter=1``), ``"adam"``, ``"sgd"``, a ``torch.optim.Optimizer`` class, or
-            ``callable(params) -> Optimizer``.
+        optimizer: ``"lbfgs"`` (with the default ``project``: the kit's
+            :class:`~helpers.bounded_lbfgs.BoundedLBFGS`, pixels kept in [0, 1] by the
+            method; with another ``project``: ``torch.optim.LBFGS``, strong-Wolfe line
+            search, ``max_iter=1``), ``"adam"``, ``"sgd"``, a ``torch.optim.Optimizer``
+            class, or ``callable(params) -> Optimizer``.
         lr: learning rate; default 1.0 for L-BFGS, 0.02 (pixels per step) for Adam,
             0.1 for SGD. ``optimizer_kwargs`` go to the optimiser's constructor.
         project: applied to the image after every step and to ``init``; default clamps
@@ -536,6 +554,8 @@ def optimize_image(
         raise ValueError(f"steps must be >= 0, got {steps!r}")
 
     amp = _autocast_factory(autocast, x0.device)
+    # With the default projection, "lbfgs" keeps the pixels in [0, 1] inside the method.
+    bounds = (0.0, 1.0) if project is clamp_pixels else None
     transforms = list(transforms or ())
     post_step = list(post_step or ())
     freezer = _FrozenRandomness(transforms, x0.device) if transforms else None
@@ -568,15 +588,21 @@ def optimize_image(
                 raise TypeError("with a schedule, objective must be a factory: objective(size) -> objective; "
                                 f"calling it with {hw} returned {type(objective_now).__name__}")
             param = x.clone().requires_grad_(True)
-            opt = _make_optimizer(optimizer, param, lr, optimizer_kwargs or {})
+            opt = _make_optimizer(optimizer, param, lr, optimizer_kwargs or {}, bounds)
+            bounded = isinstance(opt, BoundedLBFGS)
             # L-BFGS's first step (min(1, 1/‖g‖₁)) and its float32 line search assume a loss of
             # order one; it minimises the loss divided by its value at the stage's start (the
             # minimiser is the same; history records the unscaled loss).
-            loss_scale: list[float] = [] if isinstance(opt, torch.optim.LBFGS) else [1.0]
+            loss_scale: list[float] = [] if isinstance(opt, (torch.optim.LBFGS, BoundedLBFGS)) else [1.0]
+            latest: dict[str, float] = {}  # the values of the last evaluation
             for _ in range(n):
                 step = run.steps_done
                 start = time.perf_counter()
-                first: dict[str, float] = {}
+                if bounded and freezer is not None:
+                    opt.forget_point()  # a new jitter is a new objective: evaluate it afresh
+                # The bounded L-BFGS starts from the values its last line search accepted.
+                carried = bounded and opt.has_point() and bool(latest)
+                first: dict[str, float] = dict(latest) if carried else {}
                 evals_in_step = 0
                 if freezer is not None:
                     freezer.save()
@@ -590,8 +616,10 @@ def optimize_image(
                         terms, total = evaluate(objective_now, param, step)
                         values = _to_values(terms, total, "total")
                         _check_values(values, step, "loss")
-                        if not evals_in_step:
+                        if not evals_in_step and not carried:
                             first.update(values)
+                        latest.clear()
+                        latest.update(values)
                         evals_in_step += 1
                         if not loss_scale:
                             loss_scale.append(1.0 / max(abs(float(total.detach())), 1e-30))
@@ -611,7 +639,11 @@ def optimize_image(
                 run.offer_best(first, candidate)
                 run.after_step(first, snapshot, time.perf_counter() - start)
 
-    if objective_now is not None and not run.interrupted and not run.failed:
+    if (objective_now is not None and not run.interrupted and not run.failed and bounded
+            and opt.has_point() and latest):
+        run.final_loss = latest["total"]  # the bounded L-BFGS evaluated the final image already
+        run.offer_best(latest, run.image)
+    elif objective_now is not None and not run.interrupted and not run.failed:
         # The image the last step produced has no recorded loss yet: evaluate it once.
         with run.guarded(), torch.no_grad():
             terms, total = evaluate(objective_now, run.image, run.steps_done)

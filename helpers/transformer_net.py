@@ -28,6 +28,7 @@ and the output always has the input's height and width.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -141,16 +142,23 @@ class TransformerNet(nn.Module):
         return self.deconv3(y) / self.value_range
 
     @torch.no_grad()
-    def stylize(self, image: Tensor, batch_size: int = 8) -> Tensor:
-        """Stylise ``[B, 3, H, W]`` (or ``[3, H, W]``) in eval mode, clamped to [0, 1], in batches."""
+    def stylize(self, image: Tensor, batch_size: int = 8, autocast=None) -> Tensor:
+        """Stylise ``[B, 3, H, W]`` (or ``[3, H, W]``) in eval mode, without gradients, in batches.
+
+        ``autocast``: a ``devices.Profile`` or a factory of a context manager (e.g. a profile's
+        bfloat16) for the forward pass. Returns float32 images clamped to [0, 1]."""
+        if autocast is not None and callable(getattr(autocast, "autocast", None)):
+            autocast = autocast.autocast
+        context = autocast if autocast is not None else contextlib.nullcontext
         single = image.dim() == 3
         x = image.unsqueeze(0) if single else image
         was_training = self.training
         self.eval()
         try:
             param = next(self.parameters())
-            out = torch.cat([self(chunk.to(param.device, param.dtype)).clamp(0, 1)
-                             for chunk in x.split(batch_size)])
+            with torch.no_grad(), context():
+                out = torch.cat([self(chunk.to(param.device, param.dtype)).float().clamp(0, 1)
+                                 for chunk in x.split(batch_size)])
         finally:
             self.train(was_training)
         return out[0] if single else out

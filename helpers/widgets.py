@@ -13,9 +13,8 @@ Images are float tensors ``[1, 3, H, W]`` in [0, 1]; sizes are pixels of the lon
 Threads. **Run** starts the work in a background thread and returns at once, so the
 kernel keeps handling widget messages while it runs: the **Stop** button sets a
 :class:`threading.Event`, which the loop polls after every step (an ``optimize_image``
-callback; for DeepDream the step function raises ``KeyboardInterrupt``, which
-:func:`~helpers.deepdream.dream` treats like Ctrl-C). Either way the loop ends after the
-current step and the panel keeps the best image so far. One run at a time per panel.
+or :func:`~helpers.deepdream.dream` callback). The loop ends after the current step and
+the panel keeps the best image so far. One run at a time per panel.
 
 Without a live front end — under nbgrader (``NBGRADER_EXECUTION``), headless execution
 (nbclient, papermill, ``python -m helpers demo``: requests that do not allow stdin), or
@@ -425,15 +424,10 @@ class DeepDreamPanel(Panel):
         feature_fn = self.layer_features(self.layer.value)
         step_size = float(self.step_size.value) / 255
 
-        def step(x):
-            if stop.stop_event.is_set():
-                raise KeyboardInterrupt  # dream() stops like after Ctrl-C and keeps the dream so far
-            return self.dream_step(feature_fn, x, step_size)
-
-        out = deepdream.dream(photo, step, octaves=int(self.octaves.value), octave_scale=float(self.octave_scale.value),
-                              steps_per_octave=int(self.steps.value), jitter=self.jitter,
-                              generator=torch.Generator().manual_seed(self.seed), progress=False,
-                              preview=preview, preview_every=self.preview_every)
+        out = deepdream.dream(photo, lambda x: self.dream_step(feature_fn, x, step_size), octaves=int(self.octaves.value),
+                              octave_scale=float(self.octave_scale.value), steps_per_octave=int(self.steps.value),
+                              jitter=self.jitter, generator=torch.Generator().manual_seed(self.seed), progress=False,
+                              preview=preview, preview_every=self.preview_every, callbacks=[stop.stop_requested])
         steps = sum(r.steps_done for r in out.history)
         return out.image, out, f"{self.layer.value}: {len(out.history)} octave(s), {steps} steps"
 

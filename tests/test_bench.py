@@ -46,13 +46,16 @@ def test_loss_weights_are_balanced_at_the_start(problem):
 def test_both_pipelines_lower_the_shared_objective(problem):
     from bench.gatys import run_baseline, run_kit
 
-    base = run_baseline(problem, iterations=4, record_every=2)
+    base = run_baseline(problem, iterations=4, dense=2, every=2)
     start = base["curve"][0][1]
     assert base["final"] < start and base["iterations"] == 4
-    kit = run_kit(problem, target=base["final"], max_iterations=40, coarse_iterations=4, block=4, levels=2)
+    kit = run_kit(problem, iterations=6, coarse_iterations=3, levels=2)
     assert kit["final"] < start
     coarse, fine = kit["sizes"][0], kit["sizes"][-1]
     assert fine == list(problem.hw) and coarse[0] * coarse[1] < fine[0] * fine[1]
+    assert kit["steps"] == [3, 6] and not kit["bf16"]
+    # one point per fine iteration (dense), plus the start and the end
+    assert len(kit["curve"]) == 6 + 2 and all(t2 >= t1 for (t1, _), (t2, _) in zip(kit["curve"], kit["curve"][1:]))
 
 
 def test_report_lists_missing_benchmarks_and_prints_the_ratio(tmp_path, monkeypatch):
@@ -64,10 +67,11 @@ def test_report_lists_missing_benchmarks_and_prints_the_ratio(tmp_path, monkeypa
     importlib.reload(bench.common)
     report = importlib.reload(bench.report)
     machine = bench.common.machine()
-    pair = {"baseline": {"seconds": 100.0, "final": 10.0, "curve": []},
-            "kit": {"reached_target_s": 15.0, "final": 9.5, "sizes": [[64, 64], [128, 128]], "block": 20,
-                    "bf16": True, "channels_last": False},
-            "ratio": 0.15, "baseline_99_s": 60.0, "kit_99_s": 12.0}
+    kit = {"final": 9.5, "seconds": 80.0, "evaluations": 301, "iterations": 300, "sizes": [[128, 128]], "bf16": False}
+    pair = {"baseline": {"seconds": 100.0, "final": 10.0, "curve": [], "iterations": 300}, "kit": kit,
+            "kit_bfloat16": {**kit, "final": 9.6, "bf16": True}, "kit_reached_s": 15.0, "kit_bfloat16_reached_s": 10.0,
+            "ratio": 0.15, "baseline_99_s": 60.0, "kit_99_s": 12.0, "baseline_best": 9.8, "baseline_best_s": 5.0,
+            "kit_to_baseline_best_s": 16.0, "bf16_vs_float32_final": 0.001}
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "gatys_quality.json").write_text(json.dumps(
         {"machine": machine, "size": [128, 128], "iterations": 300, "runs": 1, "alpha": 1.0, "beta": 2.0,
@@ -75,5 +79,31 @@ def test_report_lists_missing_benchmarks_and_prints_the_ratio(tmp_path, monkeypa
     text = report.write(tmp_path / "BENCHMARKS.md").read_text()
     assert "\ntime-to-quality ratio: 0.15\n" in text
     assert "Not measured yet: `python bench/run.py texture`" in text
+    importlib.reload(bench.common)
+    importlib.reload(bench.report)
+
+
+def test_report_checks_the_notebook_budgets_and_shows_the_grading_speed_up(tmp_path, monkeypatch):
+    monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
+    import importlib
+
+    import bench.common
+    import bench.report
+    importlib.reload(bench.common)
+    report = importlib.reload(bench.report)
+    machine = bench.common.machine()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "notebooks.json").write_text(json.dumps({"machine": machine, "results": {
+        "smoke": {"notebooks": {"01_cnn_recap": 20.0, "02_gradient_ascent": 30.0}, "total": 200.0},
+        "cpu": {"notebooks": {"01_cnn_recap": 40.0, "06_texture_synthesis": 301.0}, "total": 400.0}}}))
+    (tmp_path / "results" / "grading.json").write_text(json.dumps({"machine": machine, "many": {
+        "topic": "01_cnn_recap", "students": 20, "runs": {
+            "1": {"seconds": 400.0, "speed_up": 1.0, "per_student_median_s": 20.0, "same_scores_as_first_run": True},
+            "2": {"seconds": 250.0, "speed_up": 1.6, "per_student_median_s": 24.0, "same_scores_as_first_run": True}}}}))
+    text = report.write(tmp_path / "BENCHMARKS.md").read_text()
+    assert "| cpu | 01_cnn_recap | 40 | yes |" in text
+    assert "| cpu | 06_texture_synthesis | 301 | **no** |" in text
+    assert "| smoke | **all** (wall, with start-up) | **200** | **no** |" in text
+    assert "| 2 | 250 | 1.60 | 24.0 | yes |" in text
     importlib.reload(bench.common)
     importlib.reload(bench.report)

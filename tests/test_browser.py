@@ -1,13 +1,15 @@
-"""The style-transfer notebook in a real browser: JupyterLab on localhost, driven by headless Chromium.
+"""The style-transfer notebook in a real browser: JupyterLab 4 and Notebook 7 on localhost, driven by
+headless Chromium.
 
-JupyterLab starts on a free port with a token, on a temporary copy of
+One Jupyter server (JupyterLab, which also serves Notebook 7's pages) starts on a free port with a token, on a temporary copy of
 ``solutions/07_style_transfer`` (nothing is written into the repository), with
 ``KIT_PROFILE=smoke`` and ``KIT_ALLOW_RANDOM_WEIGHTS=1``. Playwright drives the system's
 Chromium (Debian's ``chromium`` package; no browser download): open the notebook, run all
 cells, press Run in the control panel, wait until the live preview shows a new picture and
-the run ends, save a screenshot, and fail on any JavaScript error in the console.
+the run ends, save a screenshot, and fail on any JavaScript error in the console; once in
+JupyterLab's page and once in Notebook 7's.
 
-The screenshot goes to ``$KIT_TEST_ARTIFACTS`` (default ``build/test-artifacts/``).
+The screenshots go to ``$KIT_TEST_ARTIFACTS`` (default ``build/test-artifacts/``).
 Without Chromium or Playwright the test is skipped, unless ``KIT_BROWSER_TEST=required``
 (set by ``.ci/run``), where it fails instead.
 """
@@ -104,6 +106,7 @@ def lab(tmp_path_factory):
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--LabApp.expose_app_in_browser=True",
+         "--JupyterNotebookApp.expose_app_in_browser=True",
          "--ServerApp.open_browser=False", "--LabApp.news_url=None"]
         + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
         env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -161,7 +164,12 @@ def _wait(predicate, timeout: float, what: str, page=None, errors=None):
                 + (f"; JavaScript errors: {errors}" if errors else ""))
 
 
-def test_style_transfer_panel_runs_in_jupyterlab(lab):
+# The same notebook server serves both front ends: JupyterLab 4 and Notebook 7.
+FRONT_ENDS = {"jupyterlab": "lab/tree", "notebook7": "notebooks"}
+
+
+@pytest.mark.parametrize("front_end", sorted(FRONT_ENDS))
+def test_style_transfer_panel_runs_in_the_browser(lab, front_end):
     from playwright.sync_api import sync_playwright
 
     base, token, home = lab
@@ -179,7 +187,7 @@ def test_style_transfer_panel_runs_in_jupyterlab(lab):
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("console", on_console)
             page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}", wait_until="domcontentloaded")
+            page.goto(f"{base}/{FRONT_ENDS[front_end]}/{NOTEBOOK.name}?token={token}", wait_until="domcontentloaded")
             kernel_idle = """() => {
                 const app = window.jupyterapp; const w = app && app.shell.currentWidget;
                 const kernel = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
@@ -204,9 +212,9 @@ def test_style_transfer_panel_runs_in_jupyterlab(lab):
                   "the run to finish and offer a download", page, errors)
             status = panel.locator("text=/steps in/").first.inner_text()
             panel.scroll_into_view_if_needed()
-            shot = _artifacts() / "browser-style-transfer.png"
+            shot = _artifacts() / f"browser-style-transfer-{front_end}.png"
             panel.screenshot(path=str(shot))
-            page.screenshot(path=str(_artifacts() / "browser-style-transfer-page.png"))
+            page.screenshot(path=str(_artifacts() / f"browser-style-transfer-{front_end}-page.png"))
             print(f"\nscreenshot: {shot}\npanel status: {status}\nbrowser test: {time.monotonic() - started:.1f} s")
             href = panel.locator("a[download]").first.get_attribute("href")
             assert href.startswith("data:image/png;base64,")

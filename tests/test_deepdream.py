@@ -43,6 +43,22 @@ def test_interrupt_returns_the_dream_so_far_at_full_size():
     assert torch.allclose(result.image, original + 0.03, atol=1e-5)  # 3 completed steps
 
 
+def test_a_callback_stop_skips_the_remaining_octaves():
+    seen = []
+
+    def stop_after_three(state):
+        seen.append(state.step)
+        return len(seen) == 3  # the first step of the second octave
+
+    original = torch.full((1, 3, 20, 20), 0.5)
+    result = dream(original, lambda x: x + 0.01, octaves=3, steps_per_octave=2, jitter=0, progress=False,
+                   callbacks=[stop_after_three])
+    assert seen == [1, 2, 1]
+    assert len(result.history) == 2 and not result.interrupted
+    assert result.stopped_reason.startswith("octave 2/3: stopped by callback")
+    assert torch.allclose(result.image, original + 0.03, atol=1e-5)  # 3 completed steps, at full size
+
+
 def test_match_guide_picks_the_largest_dot_product():
     guide = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).T.reshape(1, 2, 1, 2)   # vectors (1,0) and (0,1)
     acts = torch.tensor([[3.0, 0.1], [0.2, 2.0], [-1.0, -0.5]]).T.reshape(1, 2, 1, 3)

@@ -64,8 +64,39 @@ def test_autocast_context_changes_matmul_dtype():
     a = torch.randn(8, 8)
     with profile.autocast():
         assert (a @ a).dtype == torch.bfloat16
-    with get_profile("cpu", device="cpu").autocast():
+    with get_profile("cpu", device="cpu").with_(precision="float32").autocast():
         assert (a @ a).dtype == torch.float32
+
+
+def test_cpu_profile_uses_bfloat16_only_where_the_cpu_has_it(monkeypatch):
+    import helpers.devices as devices
+
+    monkeypatch.delenv("KIT_PRECISION", raising=False)
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    assert get_profile("cpu", device="cpu").precision == "bfloat16"
+    assert get_profile("smoke", device="cpu").precision == "float32"  # marks never depend on the CPU
+    assert get_profile("gpu", device="cpu").precision == "float32"
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
+    assert get_profile("cpu", device="cpu").precision == "float32"
+    monkeypatch.setenv("KIT_PRECISION", "bfloat16")
+    assert get_profile("cpu", device="cpu").precision == "bfloat16"
+    assert get_profile("smoke", device="cpu").precision == "float32"
+    monkeypatch.setenv("KIT_PRECISION", "half")
+    with pytest.raises(ValueError, match="KIT_PRECISION.*float32, bfloat16"):
+        get_profile("cpu", device="cpu")
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    import helpers.devices as devices
+
+    real_open = builtins.open
+    for flags, expected in (("fpu avx512f avx512_bf16 sse", True), ("fpu amx_bf16", True), ("fpu avx512f avx2", False)):
+        info = tmp_path / f"cpuinfo-{expected}-{len(flags)}"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda path, *a, _i=info, **k: real_open(_i if path == "/proc/cpuinfo" else path, *a, **k))
+        assert devices.cpu_has_native_bf16() is expected
 
 
 def test_seed_everything_reproduces_all_generators():

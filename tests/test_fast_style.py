@@ -68,6 +68,20 @@ def test_stylize_clamps_restores_mode_and_batches():
     torch.testing.assert_close(single, out[0], rtol=1e-5, atol=1e-6)
 
 
+
+def test_stylize_keeps_no_graph_and_runs_in_the_profile_precision():
+    from helpers.devices import get_profile
+
+    torch.manual_seed(0)
+    net = TransformerNet()
+    x = torch.rand(1, 3, 32, 32)
+    exact = net.stylize(x)
+    assert not exact.requires_grad and exact.grad_fn is None  # inference: no graph kept
+    low = net.stylize(x, autocast=get_profile("cpu", device="cpu").with_(precision="bfloat16"))
+    assert low.dtype == torch.float32 and low.shape == exact.shape
+    diff = (low - exact).abs().max()
+    assert 0 < diff < 0.1  # bfloat16 rounding, not a different network
+
 # --------------------------------------------------------------------------- official checkpoints
 
 def _official_state_dict(seed: int = 0) -> dict:

@@ -84,6 +84,23 @@ def test_avg_pooling_replaces_max_pooling_without_touching_the_given_model(vgg16
     assert (max_feats >= avg_feats - 1e-6).all() and not torch.allclose(max_feats, avg_feats)
 
 
+def test_autocast_runs_the_network_in_bfloat16_and_returns_float32(vgg16_random):
+    from helpers.devices import get_profile
+
+    x = torch.rand(1, 3, 32, 32, requires_grad=True)
+    exact = FeatureExtractor(vgg16_random, ["relu1_2", "relu3_1"])(x)
+    low = FeatureExtractor(vgg16_random, ["relu1_2", "relu3_1"],
+                           autocast=get_profile("cpu", device="cpu").with_(precision="bfloat16"))(x)
+    for name in exact:
+        assert low[name].dtype == torch.float32
+        diff = (low[name] - exact[name]).abs().max() / exact[name].abs().max()
+        assert 0 < diff < 0.05  # rounded like bfloat16 (8 bits of mantissa), not a different network
+    low["relu3_1"].sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.float32
+    with pytest.raises(TypeError, match="autocast"):
+        FeatureExtractor(vgg16_random, ["relu1_2"], autocast="bfloat16")
+
+
 def test_normalisation_happens_inside(vgg16_random):
     x = torch.rand(1, 3, 32, 32)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)

@@ -39,7 +39,8 @@ def test_converges_to_the_known_minimiser(target, init, optimizer, steps, lr, to
     assert res.steps_done == steps and not res.interrupted and res.stopped_reason == ""
     assert len(res.history["total"]) == steps and len(res.times) == steps
     assert res.best_loss <= min(res.history["total"])
-    assert res.evaluations >= steps
+    # Adam evaluates once per step; the bounded L-BFGS stops evaluating at a stationary point.
+    assert res.evaluations >= steps if optimizer == "adam" else 1 <= res.evaluations <= 2 * steps
     assert not res.image.requires_grad and res.image.shape == (1, 3, H, W)
 
 

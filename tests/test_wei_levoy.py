@@ -121,8 +121,22 @@ def test_tree_and_exhaustive_search_agree(make):
     s = make()
     a = synthesize(s, (14, 18), levels=2, seed=2, search="tree")
     b = synthesize(s, (14, 18), levels=2, seed=2, search="exhaustive")
+    c = synthesize(s, (14, 18), levels=2, seed=2)  # "auto"
     assert np.array_equal(a.source_coords, b.source_coords)
-    assert torch.equal(a.image, b.image)
+    assert torch.equal(a.image, b.image) and torch.equal(c.image, b.image)
+
+
+def test_auto_search_picks_exhaustive_for_small_samples_and_the_tree_for_large(monkeypatch):
+    import helpers.wei_levoy as wl
+
+    assert wl.exact_search_for(3_700) == "exhaustive" and wl.exact_search_for(15_000) == "tree"
+    used = []
+    real = wl._Searcher
+    monkeypatch.setattr(wl, "_Searcher", lambda X, mode: used.append((len(X), mode)) or real(X, mode))
+    monkeypatch.setattr(wl, "AUTO_EXHAUSTIVE_MAX_CANDIDATES", 100)
+    synthesize(_smooth_sample(), (14, 18), levels=2, seed=2)
+    assert used and all(mode == ("exhaustive" if n <= 100 else "tree") for n, mode in used)
+    assert {mode for _, mode in used} == {"exhaustive", "tree"}, used
 
 
 def test_tsvq_search_is_deterministic_and_copies_valid_pixels():
