@@ -36,6 +36,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-dev-shm-usage"]
 #: Console messages of type "error" that are not failures: none so far. Add (substring, why) pairs.
 BENIGN_CONSOLE_ERRORS: tuple[tuple[str, str], ...] = ()
+#: Uncaught page errors that are not failures, per front end: (exact message, why).
+BENIGN_PAGE_ERRORS: dict[str, tuple[tuple[str, str], ...]] = {
+    "notebook7": (("Cannot read properties of undefined (reading 'schema')",
+                   "Notebook 7.6's keyboard-shortcuts settings handler reads the schema of a plugin whose "
+                   "settings are not loaded yet (minified notebook_core, `t.plugins[i].schema` in its pluginChanged "
+                   "handler); it also happens with nbgrader's front-end extension disabled and without this "
+                   "test's server settings, and the notebook, its kernel and the widgets work after it"),),
+}
 RUN_ALL_TIMEOUT_S = 240
 PREVIEW_TIMEOUT_S = 120
 
@@ -186,7 +194,8 @@ def test_style_transfer_panel_runs_in_the_browser(lab, front_end):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("console", on_console)
-            page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+            benign = {message for message, _ in BENIGN_PAGE_ERRORS.get(front_end, ())}
+            page.on("pageerror", lambda exc: None if exc.message in benign else errors.append(f"page error: {exc}"))
             page.goto(f"{base}/{FRONT_ENDS[front_end]}/{NOTEBOOK.name}?token={token}", wait_until="domcontentloaded")
             kernel_idle = """() => {
                 const app = window.jupyterapp; const w = app && app.shell.currentWidget;
