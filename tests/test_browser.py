@@ -1,7 +1,8 @@
 """The style-transfer notebook in a real browser: JupyterLab 4 and Notebook 7 on localhost, driven by
 headless Chromium.
 
-One Jupyter server (JupyterLab, which also serves Notebook 7's pages) starts on a free port with a token, on a temporary copy of
+For each front end a fresh Jupyter server (JupyterLab, which also serves Notebook 7's pages) starts
+on a free port with a token, on a temporary copy of
 ``solutions/07_style_transfer`` (nothing is written into the repository), with
 ``KIT_PROFILE=smoke`` and ``KIT_ALLOW_RANDOM_WEIGHTS=1``. Playwright drives the system's
 Chromium (Debian's ``chromium`` package; no browser download): open the notebook, run all
@@ -80,9 +81,11 @@ def _artifacts() -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def lab(tmp_path_factory):
-    """A JupyterLab server on a copy of the notebook's folder: yields (base URL, token)."""
+    """A Jupyter server (JupyterLab and Notebook 7) on a fresh copy of the notebook's folder, one per
+    test, so that no session, kernel or document state carries from one front end to the other:
+    yields (base URL, token, home)."""
     why = _missing()
     if why:
         if os.environ.get("KIT_BROWSER_TEST") == "required":
@@ -172,7 +175,7 @@ def _wait(predicate, timeout: float, what: str, page=None, errors=None):
                 + (f"; JavaScript errors: {errors}" if errors else ""))
 
 
-# The same notebook server serves both front ends: JupyterLab 4 and Notebook 7.
+# Both front ends, each on its own server: JupyterLab 4 and Notebook 7.
 FRONT_ENDS = {"jupyterlab": "lab/tree", "notebook7": "notebooks"}
 
 
