@@ -107,9 +107,10 @@ class BoundedLBFGS(torch.optim.Optimizer):
     def _direction(self, g: Tensor, free: Tensor) -> Tensor:
         """−H·g on the free variables (two-loop recursion over pairs restricted to them)."""
         q = g * free
+        masked = not bool(free.all())  # with no active pixel the pairs are used as they are
         pairs = []
         for s, y in zip(self._s, self._y):
-            sf, yf = s * free, y * free
+            sf, yf = (s * free, y * free) if masked else (s, y)
             sy = float(torch.dot(sf, yf))
             if sy > 1e-10 * float(torch.dot(yf, yf)) and sy > 0:
                 pairs.append((sf, yf, 1.0 / sy))

@@ -167,6 +167,21 @@ def get_profile(name: str | None = None, device: str | torch.device | None = Non
     return Profile(name=key, device=dev, **fields)
 
 
+def autocast_factory(autocast):
+    """``autocast`` as a factory of a context manager, or None for float32.
+
+    Accepts ``None``, a :class:`Profile` (its :meth:`Profile.autocast`) or a factory such as
+    ``lambda: torch.autocast("cpu", dtype=torch.bfloat16)``.
+    """
+    if autocast is None:
+        return None
+    if callable(getattr(autocast, "autocast", None)):
+        return autocast.autocast
+    if not callable(autocast):
+        raise TypeError(f"autocast must be a devices.Profile, a factory of a context manager or None; got {autocast!r}")
+    return autocast
+
+
 def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generator:
     """Seed Python, NumPy (if present) and torch (all devices); return a seeded CPU generator.
 

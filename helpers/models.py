@@ -34,6 +34,7 @@ from torch import nn
 from torchvision.models import WeightsEnum
 
 from helpers import layers as layer_tables
+from helpers.devices import autocast_factory
 from helpers import provenance
 from helpers.devices import grading_mode
 from helpers.errors import CorruptWeightsError, WeightsUnavailableError
@@ -268,11 +269,7 @@ class FeatureExtractor(nn.Module):
         if pooling == "avg":
             _replace_pools_with_avg(self.body)
         self.body.eval()
-        if autocast is not None and callable(getattr(autocast, "autocast", None)):
-            autocast = autocast.autocast  # a devices.Profile
-        if autocast is not None and not callable(autocast):
-            raise TypeError(f"autocast must be a devices.Profile, a factory of a context manager or None; got {autocast!r}")
-        self._autocast = autocast
+        self._autocast = autocast_factory(autocast)
         for p in self.body.parameters():
             p.requires_grad_(False)
         if device is not None:

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers.devices import autocast_factory
 from helpers.errors import KitError
 
 Tensor = torch.Tensor
@@ -147,9 +148,7 @@ class TransformerNet(nn.Module):
 
         ``autocast``: a ``devices.Profile`` or a factory of a context manager (e.g. a profile's
         bfloat16) for the forward pass. Returns float32 images clamped to [0, 1]."""
-        if autocast is not None and callable(getattr(autocast, "autocast", None)):
-            autocast = autocast.autocast
-        context = autocast if autocast is not None else contextlib.nullcontext
+        context = autocast_factory(autocast) or contextlib.nullcontext
         single = image.dim() == 3
         x = image.unsqueeze(0) if single else image
         was_training = self.training
