@@ -41,9 +41,9 @@ class BoundedLBFGS(torch.optim.Optimizer):
 
     Args:
         params: an iterable holding exactly one float tensor (the image ``[B, 3, H, W]``).
-        lr: the first trial step of each line search (1 as in L-BFGS; the very first
-            iteration, without curvature information, tries ``lr · min(1, 1/‖g‖₁)`` as
-            ``torch.optim.LBFGS`` does).
+        lr: the first trial step of each line search (1 as in L-BFGS; an iteration without
+            curvature information tries ``lr · min(1, 1/‖d‖₂)``, a step of Euclidean length at
+            most one, as L-BFGS-B does).
         lower, upper: the bounds (pixel values; default [0, 1]).
         max_iter: iterations per :meth:`step`.
         history_size: curvature pairs kept (memory: ``2 · history_size`` copies of the image).
@@ -134,7 +134,8 @@ class BoundedLBFGS(torch.optim.Optimizer):
         ``s`` actually taken) are both asked for: the second keeps ``s·y > 0``, so every step
         adds a usable curvature pair; without it a first step that is too short (as on a
         loss that curves downwards there) teaches L-BFGS nothing and it crawls. Halving on
-        failed decrease, doubling (or bisecting) on failed curvature, at most
+        failed decrease; on failed curvature, bisecting when a longer step already failed, else
+        extrapolating 2–10× (the secant of the slope decides), at most
         ``max_backtracks`` + 10 evaluations. Returns ``(x, f, g, is_last_evaluated)`` or None
         when no point decreased the objective enough.
         """
@@ -163,7 +164,14 @@ class BoundedLBFGS(torch.optim.Optimizer):
                 return x_new, f_new, g_new, True  # every pixel the step moves is at a bound
             previous = x_new
             low = t
-            t = 2.0 * t if math.isinf(high) else 0.5 * (low + high)
+            if math.isinf(high):
+                # Extrapolate: the secant of the slope along the step taken predicts where it
+                # vanishes; go at least twice and at most ten times as far.
+                slope_new = float(torch.dot(g_new, step))
+                guess = t * slope / (slope - slope_new) if slope_new > slope else math.inf
+                t = min(max(guess, 2.0 * t), 10.0 * t)
+            else:
+                t = 0.5 * (low + high)
         if best is None:
             return None
         return best[0], best[1], best[2], torch.equal(best[0], p.detach().reshape(-1))
@@ -196,7 +204,8 @@ class BoundedLBFGS(torch.optim.Optimizer):
                     break  # a stationary point of the box-constrained problem
             t = group["lr"]
             if not self._s:
-                t *= min(1.0, 1.0 / max(float(g.abs().sum()), 1e-30))
+                # No curvature yet: a first step of length one in the image's norm, as L-BFGS-B does.
+                t *= min(1.0, 1.0 / max(float(d.norm()), 1e-30))
             found = self._line_search(closure, x, f, g, d, t, lo, hi)
             if found is None:
                 # No sufficient decrease: keep the point we had; the next iteration starts afresh

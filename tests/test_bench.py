@@ -58,6 +58,20 @@ def test_both_pipelines_lower_the_shared_objective(problem):
     assert len(kit["curve"]) == 6 + 2 and all(t2 >= t1 for (t1, _), (t2, _) in zip(kit["curve"], kit["curve"][1:]))
 
 
+def test_memory_sides_stop_at_the_evaluation_budget_and_lower_the_objective(monkeypatch):
+    from bench import gatys
+
+    problem = gatys.Problem(48, 0)
+    monkeypatch.setattr(gatys, "Problem", lambda size, seed=0: problem)
+    start = problem.evaluate(problem.content)
+    for side in gatys.MEMORY_SIDES:
+        out = gatys.memory_side(side, 48, evaluations=5)
+        assert out["side"] == side and out["final"] < start
+        # the strong-Wolfe search may finish the iteration it is in; the kit's may add a few trials
+        assert 5 <= out["evaluations"] <= 5 + 25, out
+        assert out["peak_rss_mib"] >= out["rss_after_setup_mib"] > 0
+
+
 def test_report_lists_missing_benchmarks_and_prints_the_ratio(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_RESULTS", str(tmp_path / "results"))
     import importlib
