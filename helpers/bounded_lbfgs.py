@@ -158,7 +158,8 @@ class BoundedLBFGS(torch.optim.Optimizer):
                 t = 0.5 * (low + high)
                 continue
             best = (x_new, f_new, g_new)
-            if float(torch.dot(g_new, step)) >= self.c2 * slope:
+            slope_new = float(torch.dot(g_new, step))
+            if slope_new >= self.c2 * slope:
                 return x_new, f_new, g_new, True
             if previous is not None and torch.equal(previous, x_new):
                 return x_new, f_new, g_new, True  # every pixel the step moves is at a bound
@@ -167,7 +168,6 @@ class BoundedLBFGS(torch.optim.Optimizer):
             if math.isinf(high):
                 # Extrapolate: the secant of the slope along the step taken predicts where it
                 # vanishes; go at least twice and at most ten times as far.
-                slope_new = float(torch.dot(g_new, step))
                 guess = t * slope / (slope - slope_new) if slope_new > slope else math.inf
                 t = min(max(guess, 2.0 * t), 10.0 * t)
             else:

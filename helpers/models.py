@@ -34,9 +34,8 @@ from torch import nn
 from torchvision.models import WeightsEnum
 
 from helpers import layers as layer_tables
-from helpers.devices import autocast_factory
 from helpers import provenance
-from helpers.devices import grading_mode
+from helpers.devices import autocast_factory, grading_mode
 from helpers.errors import CorruptWeightsError, WeightsUnavailableError
 from helpers.normalize import ImageModel, Normalize, check_image_batch, explain_small_input
 from helpers import weights as weight_files

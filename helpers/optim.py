@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.bounded_lbfgs import BoundedLBFGS
+from helpers.devices import autocast_factory
 from helpers.errors import KitError
 from helpers.transforms import Compose, Transform, apply, clamp_pixels
 
@@ -348,13 +349,9 @@ def _autocast_factory(autocast, device: torch.device) -> Callable[[], Any]:
         return contextlib.nullcontext
     if autocast is True:
         return lambda: torch.autocast(device_type=device.type)
-    if callable(getattr(autocast, "autocast", None)):  # a devices.Profile
-        return autocast.autocast
-    if hasattr(autocast, "__enter__"):
-        return lambda: autocast
-    if callable(autocast):
-        return autocast
-    raise TypeError(f"autocast must be None, True, a Profile, a context manager or a factory of one; got {autocast!r}")
+    if hasattr(autocast, "__enter__") and not callable(getattr(autocast, "autocast", None)):
+        return lambda: autocast  # a context manager object (checked first: torch.autocast is also callable)
+    return autocast_factory(autocast)  # a devices.Profile or a factory
 
 
 BOUNDED_LBFGS_OPTIONS = ("max_iter", "history_size", "c1", "max_backtracks")
@@ -590,8 +587,8 @@ def optimize_image(
             param = x.clone().requires_grad_(True)
             opt = _make_optimizer(optimizer, param, lr, optimizer_kwargs or {}, bounds)
             bounded = isinstance(opt, BoundedLBFGS)
-            # L-BFGS's first step (min(1, 1/‖g‖₁)) and its float32 line search assume a loss of
-            # order one; it minimises the loss divided by its value at the stage's start (the
+            # Both L-BFGS variants cap their first step at 1 (torch: min(1, 1/‖g‖₁), bounded:
+            # min(1, 1/‖d‖₂)) and search in float32, which assumes a loss of order one; it minimises the loss divided by its value at the stage's start (the
             # minimiser is the same; history records the unscaled loss).
             loss_scale: list[float] = [] if isinstance(opt, (torch.optim.LBFGS, BoundedLBFGS)) else [1.0]
             latest: dict[str, float] = {}  # the values of the last evaluation
@@ -639,11 +636,11 @@ def optimize_image(
                 run.offer_best(first, candidate)
                 run.after_step(first, snapshot, time.perf_counter() - start)
 
-    if (objective_now is not None and not run.interrupted and not run.failed and bounded
-            and opt.has_point() and latest):
+    finished = objective_now is not None and not run.interrupted and not run.failed
+    if finished and bounded and opt.has_point() and latest:
         run.final_loss = latest["total"]  # the bounded L-BFGS evaluated the final image already
         run.offer_best(latest, run.image)
-    elif objective_now is not None and not run.interrupted and not run.failed:
+    elif finished:
         # The image the last step produced has no recorded loss yet: evaluate it once.
         with run.guarded(), torch.no_grad():
             terms, total = evaluate(objective_now, run.image, run.steps_done)

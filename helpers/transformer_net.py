@@ -155,7 +155,7 @@ class TransformerNet(nn.Module):
         self.eval()
         try:
             param = next(self.parameters())
-            with torch.no_grad(), context():
+            with context():
                 out = torch.cat([self(chunk.to(param.device, param.dtype)).float().clamp(0, 1)
                                  for chunk in x.split(batch_size)])
         finally:
