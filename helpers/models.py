@@ -33,6 +33,7 @@ import torchvision.models as tvm
 from torch import nn
 from torchvision.models import WeightsEnum
 
+from helpers import filter_norm
 from helpers import layers as layer_tables
 from helpers import provenance
 from helpers.devices import autocast_factory, grading_mode
@@ -214,6 +215,21 @@ def _disable_inplace(module: nn.Module) -> None:
             m.inplace = False
 
 
+def _normalize_filters(body: nn.Module, model: ImageModel, resolved, pooling: str,
+                       size: int) -> filter_norm.FilterMeans:
+    """Rescale ``body``'s convolutions in place to mean activation 1 (see :mod:`helpers.filter_norm`)."""
+    deeper = [layer.name for layer in resolved if layer.kind == "fc" or not layer.node.startswith("features.")]
+    if deeper:
+        raise ValueError(f"normalize_filters rescales the convolutional part only; {', '.join(deeper)} "
+                         "would see rescaled inputs. Ask for conv/relu/pool layers, or drop normalize_filters.")
+    means = filter_norm.filter_means(model.net.features, model.name, model.normalize, pooling=pooling, size=size)
+    dead = filter_norm.rescale_(body, [f"features.{i}" for i in means.conv_indices], means.means)
+    if dead:
+        filter_norm.log.warning("%s (%s): %d filters never fire on the calibration set; left unscaled",
+                                model.name, model.weights_label, dead)
+    return means
+
+
 class FeatureExtractor(nn.Module):
     """Activations of named layers for images ``[B,3,H,W]`` in [0,1].
 
@@ -224,6 +240,13 @@ class FeatureExtractor(nn.Module):
         weights: as for :func:`load_model`.
         pooling: ``"max"`` (as trained) or ``"avg"`` (Gatys et al. 2015/2016 replace max
             pooling by average pooling for synthesis).
+        normalize_filters: use Gatys et al.'s normalised network: every convolution filter
+            rescaled so that its mean activation over a calibration set of images and
+            positions is 1 (:mod:`helpers.filter_norm`; VGG and AlexNet, conv/relu/pool
+            layers only). Each layer's features are then the original ones divided per
+            channel by a positive constant; texture and style losses mean the same for
+            any weights. The means are computed once and cached beside the weights.
+        calibration_size: side in pixels of the calibration images (``normalize_filters``).
         autocast: run the network in lower precision: a ``devices.Profile`` (its
             ``precision``), a factory of a context manager (e.g.
             ``lambda: torch.autocast("cpu", dtype=torch.bfloat16)``) or ``None`` (float32).
@@ -237,7 +260,8 @@ class FeatureExtractor(nn.Module):
 
     def __init__(self, name: str | ImageModel, layers: Iterable[str], weights="imagenet", *,
                  pooling: str = "max", seed: int = 0, device: str | torch.device | None = None,
-                 autocast=None):
+                 autocast=None, normalize_filters: bool = False,
+                 calibration_size: int = filter_norm.CALIBRATION_SIZE):
         super().__init__()
         from torchvision.models.feature_extraction import create_feature_extractor
 
@@ -267,12 +291,20 @@ class FeatureExtractor(nn.Module):
         _disable_inplace(self.body)
         if pooling == "avg":
             _replace_pools_with_avg(self.body)
+        self.filter_means = None
+        if normalize_filters:
+            self.filter_means = _normalize_filters(self.body, model, resolved, pooling, calibration_size)
         self.body.eval()
         self._autocast = autocast_factory(autocast)
         for p in self.body.parameters():
             p.requires_grad_(False)
         if device is not None:
             self.to(device)
+
+    @property
+    def normalized(self) -> bool:
+        """True when the filters are rescaled to mean activation 1 (``normalize_filters=True``)."""
+        return self.filter_means is not None
 
     def train(self, mode: bool = True) -> "FeatureExtractor":
         # Always eval: dropout and batch-norm statistics must not change the features.
