@@ -171,8 +171,22 @@ def texture(d: dict) -> str:
     return "\n".join(lines + [""])
 
 
+def balance(d: dict) -> str:
+    lines = ["## 7 · Style transfer: balance of the two terms", "", _machine(d["machine"]), "",
+             f"`python bench/balance.py` — notebook 07's objective, {d['content']} / {d['style']}, "
+             f"{d['weights']} weights: norm of the pixel gradient of the weighted style term over that of "
+             "the weighted content term, at a white-noise image (≈ 1: both terms drive the first steps). "
+             "*before*: VGG-19 as trained, content ½Σ(F−P)², style β·Σ E_l/5; *after*: Gatys's normalised "
+             "network, content as mean squared error, style β·Σ (4/N_l²)·E_l (the authors' code, converted).", "",
+             "| size | objective | style / content gradient norm |", "|---|---|---|"]
+    for size, rows in d["results"].items():
+        for name, r in rows.items():
+            lines.append(f"| {size} px | {name} | {r['ratio']:.3g} |")
+    return "\n".join(lines + [""])
+
+
 SECTIONS = [("gatys_quality", gatys_quality), ("gatys_memory", gatys_memory), ("feedforward", feedforward),
-            ("notebooks", notebooks), ("grading", grading), ("texture", texture)]
+            ("notebooks", notebooks), ("grading", grading), ("texture", texture), ("balance", balance)]
 
 
 def write(path: Path = REPO / "BENCHMARKS.md") -> Path:

@@ -1,7 +1,7 @@
 """Run the benchmarks and regenerate BENCHMARKS.md.
 
     python bench/run.py                 every benchmark (takes about an hour on a 2-core CPU)
-    python bench/run.py gatys texture   some of them: gatys, memory, feedforward, notebooks, grading, texture
+    python bench/run.py gatys texture   some of them: gatys, memory, feedforward, notebooks, grading, texture, balance
     python bench/run.py --quick         small sizes, to check the harness (numbers not for the report)
 
 Benchmarks are not tests: they take minutes, and what they report are ratios measured
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import report  # noqa: E402
 from bench.common import REPO, save  # noqa: E402
 
-NAMES = ("gatys", "memory", "feedforward", "notebooks", "grading", "texture")
+NAMES = ("gatys", "memory", "feedforward", "notebooks", "grading", "texture", "balance")
 
 
 def notebooks(profiles=("smoke", "cpu")) -> None:
@@ -67,6 +67,9 @@ def main(argv=None) -> int:
         elif name == "grading":
             extra = ["--skip-full", "--students", "2"] if args.quick else []
             subprocess.run([py, "bench/grading.py", *extra], cwd=REPO, check=True)
+        elif name == "balance":
+            extra = ["--sizes", "64"] if args.quick else []
+            subprocess.run([py, "bench/balance.py", *extra], cwd=REPO, check=True)
         elif name == "notebooks":
             notebooks(("smoke",) if args.quick else ("smoke", "cpu"))
     print(report.write())

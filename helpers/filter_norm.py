@@ -40,6 +40,10 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 CALIBRATION_SIZE = 224
+# A filter whose mean is below this fraction of its layer's median fires at a handful of
+# positions of the calibration set: its mean is no estimate of how strongly it fires, and
+# dividing by it would blow up whatever it does on other images. It is left unscaled.
+RARE_FRACTION = 1e-3
 SUPPORTED = ("vgg16", "vgg19", "alexnet")
 
 
@@ -60,9 +64,22 @@ class FilterMeans:
     path: Path | None
 
     @property
+    def scales(self) -> list[torch.Tensor]:
+        """The divisor of each filter: its mean, or 1 for a filter that (almost) never fires."""
+        return [torch.where(_firing(m), m, torch.ones_like(m)) for m in self.means]
+
+    @property
     def dead(self) -> list[int]:
-        """Number of filters per convolution that never fire on the calibration set."""
-        return [int((m <= 0).sum()) for m in self.means]
+        """Number of filters per convolution left unscaled: they never (or almost never) fire."""
+        return [int((~_firing(m)).sum()) for m in self.means]
+
+
+def _firing(means: torch.Tensor) -> torch.Tensor:
+    """Filters whose mean is positive and at least ``RARE_FRACTION`` of the layer's median mean."""
+    positive = means[means > 0]
+    if positive.numel() == 0:
+        return means > 0
+    return means >= RARE_FRACTION * positive.median()
 
 
 def calibration_images(size: int = CALIBRATION_SIZE) -> torch.Tensor:
@@ -141,21 +158,19 @@ def measure_filter_means(features: nn.Sequential, architecture: str, batch: torc
     return [s / n for s, n in zip(sums, positions)]
 
 
-def rescale_(features: nn.Module, conv_names: list[str], means: list[torch.Tensor]) -> int:
-    """Rescale the convolutions ``conv_names`` of ``features`` in place by ``means``; returns the dead count.
+def rescale_(features: nn.Module, conv_names: list[str], scales: list[torch.Tensor]) -> None:
+    """Divide the output of each convolution ``conv_names`` of ``features`` by ``scales``, in place.
 
     ``conv_names`` are module paths (``"features.0"``) in input-to-output order, aligned with
-    ``means``; names missing from ``features`` (a network truncated before them) end the walk.
+    ``scales`` (positive ``[C_k]``); each convolution's weights also undo the previous one's
+    scales. Names missing from ``features`` (a network truncated before them) end the walk.
     """
     previous = None
-    dead = 0
-    for name, m in zip(conv_names, means):
+    for name, scale in zip(conv_names, scales):
         try:
             conv = features.get_submodule(name)
         except AttributeError:
             break
-        scale = torch.where(m > 0, m, torch.ones_like(m))
-        dead += int((m <= 0).sum())
         w = conv.weight.data.double()
         if previous is not None:
             w = w * previous.to(w.device).view(1, -1, 1, 1)
@@ -164,7 +179,6 @@ def rescale_(features: nn.Module, conv_names: list[str], means: list[torch.Tenso
         if conv.bias is not None:
             conv.bias.data.copy_((conv.bias.data.double() / scale.to(conv.bias.device)).to(conv.bias.dtype))
         previous = scale
-    return dead
 
 
 def cache_path(architecture: str, pooling: str, size: int, wdigest: str, cdigest: str) -> Path:

@@ -223,10 +223,12 @@ def _normalize_filters(body: nn.Module, model: ImageModel, resolved, pooling: st
         raise ValueError(f"normalize_filters rescales the convolutional part only; {', '.join(deeper)} "
                          "would see rescaled inputs. Ask for conv/relu/pool layers, or drop normalize_filters.")
     means = filter_norm.filter_means(model.net.features, model.name, model.normalize, pooling=pooling, size=size)
-    dead = filter_norm.rescale_(body, [f"features.{i}" for i in means.conv_indices], means.means)
+    filter_norm.rescale_(body, [f"features.{i}" for i in means.conv_indices], means.scales)
+    dead = sum(means.dead)
     if dead:
-        filter_norm.log.warning("%s (%s): %d filters never fire on the calibration set; left unscaled",
-                                model.name, model.weights_label, dead)
+        filter_norm.log.warning("%s (%s): %d of %d filters never or almost never fire on the calibration "
+                                "set; left unscaled", model.name, model.weights_label, dead,
+                                sum(m.numel() for m in means.means))
     return means
 
 
