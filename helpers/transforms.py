@@ -44,6 +44,31 @@ Tensor = torch.Tensor
 NEUTRAL: tuple[float, float, float] = (0.485, 0.456, 0.406)
 
 
+#: Side in pixels of the CaffeNet input that Yosinski et al. 2015 optimised (their
+#: ``--data-size (227, 227)``): the unit of the blur widths of :data:`YOSINSKI_PRESETS`.
+YOSINSKI_INPUT_SIZE = 227
+
+#: Standard deviation of the noise of Yosinski et al.'s default start ``mean_plus_rand``:
+#: ``N(0, 10)`` on 0–255 pixels about the mean image, i.e. ``10/255`` in [0, 1] pixels.
+START_NOISE = 10 / 255
+
+
+def mean_start(shape: Sequence[int], noise: float = START_NOISE, neutral: float | Sequence[float] = NEUTRAL,
+               generator: torch.Generator | None = None, device=None) -> Tensor:
+    """The neutral colour plus Gaussian noise: a start image ``[B, 3, H, W]`` in [0, 1].
+
+    Yosinski et al.'s deep-visualization-toolbox starts at ``mean_plus_rand``, the mean
+    image plus ``N(0, 10)`` on 0–255 pixels; here ``neutral + noise·N(0, 1)`` per value,
+    clamped to [0, 1]. ``generator`` (CPU) makes it reproducible; ``device`` places it.
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 4:
+        raise ValueError(f"mean_start expects a shape [B, 3, H, W], got {shape}")
+    z = torch.randn(shape, generator=generator)
+    start = _neutral_like(neutral, z) + float(noise) * z
+    return start.clamp(0.0, 1.0).to(device or "cpu")
+
+
 def _neutral_like(neutral: float | Sequence[float], image: Tensor) -> Tensor:
     """``neutral`` as a tensor broadcastable to ``image`` ``[B, 3, H, W]``."""
     n = torch.as_tensor(neutral, dtype=image.dtype, device=image.device)
@@ -377,8 +402,8 @@ class YosinskiPreset:
     * ``decay`` θ_decay: a shrink factor; only its centre matters (:data:`NEUTRAL`,
       where the paper's mean-subtracted zero lies).
     * ``blur_every`` θ_b_every (steps) and ``blur_sigma`` θ_b_width (standard deviation
-      in image pixels, measured on 227-pixel CaffeNet inputs; scale it with the
-      image size if yours differ much).
+      in image pixels, measured on 227-pixel CaffeNet inputs; :meth:`blur_sigma_at`
+      and ``post_step(image_size=…)`` scale it to another image size).
     * ``norm_percentile`` θ_n_pct and ``contribution_percentile`` θ_c_pct: percentiles
       of per-pixel quantities; scaling the intensities does not change which pixels fall
       below a percentile.
@@ -407,14 +432,25 @@ class YosinskiPreset:
         """``caffe_learning_rate`` converted to [0, 1] pixels (÷ 255²)."""
         return self.caffe_learning_rate / 255.0 ** 2
 
-    def post_step(self, neutral: float | Sequence[float] = NEUTRAL) -> list[Transform]:
+    def blur_sigma_at(self, image_size: int = YOSINSKI_INPUT_SIZE) -> float:
+        """``blur_sigma`` (pixels of a 227-pixel input) scaled to an ``image_size``-pixel
+        image: ``blur_sigma · image_size / 227``, so the blur removes the same spatial
+        frequencies relative to the image."""
+        return self.blur_sigma * float(image_size) / YOSINSKI_INPUT_SIZE
+
+    def post_step(self, neutral: float | Sequence[float] = NEUTRAL,
+                  image_size: int = YOSINSKI_INPUT_SIZE) -> list[Transform]:
         """The regularisers of this row in the order the authors' code applies them:
-        decay, blur, small-norm clipping, small-contribution clipping. Disabled ones are left out."""
+        decay, blur, small-norm clipping, small-contribution clipping. Disabled ones are left out.
+
+        ``neutral`` is the centre of decay and clipping (default: the ImageNet mean colour,
+        where the paper's zero lies); ``image_size`` (pixels) scales the blur width
+        (:meth:`blur_sigma_at`); the default 227 keeps the table's value."""
         out: list[Transform] = []
         if self.decay:
             out.append(L2Decay(self.decay, neutral))
         if self.blur_every and self.blur_sigma:
-            out.append(GaussianBlur(self.blur_sigma, every=self.blur_every))
+            out.append(GaussianBlur(self.blur_sigma_at(image_size), every=self.blur_every))
         if self.norm_percentile:
             out.append(ClipSmallValues(self.norm_percentile, neutral))
         if self.contribution_percentile:
