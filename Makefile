@@ -9,6 +9,8 @@
 #   make release                   regenerate notebooks/ from solutions/, write dist/<name>-student.zip
 #   make grade SUBMISSIONS=dir     autograde submitted/ or an LMS download (WORKERS=2 TIMEOUT=60 OUT=dir)
 #   make bench                     all benchmarks, rewrite BENCHMARKS.md (ARGS="gatys" for one)
+#   make check-weights             with ImageNet weights cached: check trained behaviour, write build/check-weights/index.html
+#   make check-weights WEIGHTS=random   the same run with seeded random weights (proves only that it runs; TOPIC="02 07")
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -31,6 +33,7 @@ ARGS ?=
 SUBMISSIONS ?=
 WORKERS ?=
 TIMEOUT ?=
+WEIGHTS ?=
 OUT ?=
 
 demo_flags := $(if $(TOPIC),--topic $(TOPIC)) \
@@ -44,7 +47,12 @@ grade_flags := $(if $(WORKERS),--workers $(WORKERS)) \
                $(if $(TOPIC),--topics $(TOPIC)) \
                $(ARGS)
 
-.PHONY: help setup demo test lab release grade bench
+check_flags := $(if $(WEIGHTS),--weights $(WEIGHTS)) \
+               $(if $(TOPIC),--topics $(TOPIC)) \
+               $(if $(OUT),--out $(OUT)) \
+               $(ARGS)
+
+.PHONY: help setup demo test lab release grade bench check-weights
 
 help:
 	@grep '^#   make' Makefile | sed 's/^#   //'
@@ -87,3 +95,6 @@ grade: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV_PYTHON) bench/run.py $(ARGS)
+
+check-weights: $(STAMP)
+	$(VENV_PYTHON) -m instructor.check_weights $(check_flags)
