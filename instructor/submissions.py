@@ -58,7 +58,7 @@ MISTAKES: dict[str, list[Mistake]] = {
         Mistake("saliency_map", "signed gradient instead of its absolute value",
                 "grad.abs().amax(dim=1)", "grad.amax(dim=1)"),
         Mistake("class_visualization_step", "adds the L2 penalty instead of subtracting it",
-                "- l2_reg * x.pow(2).sum()", "+ l2_reg * x.pow(2).sum()"),
+                "- l2_reg * (x - c).pow(2).sum()", "+ l2_reg * (x - c).pow(2).sum()"),
     ],
     "03": [
         Mistake("fgsm", "steps against the gradient (the wrong way)",
