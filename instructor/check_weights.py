@@ -52,14 +52,15 @@ SEED = 0
 ARCHITECTURES = {"02": ("squeezenet1_1",), "03": ("squeezenet1_1",), "04": ("vgg16",), "05": ("googlenet",),
                  "06": ("vgg19",), "07": ("vgg19",), "08": ("vgg16",)}
 # Image side in pixels per topic unless ``--size`` is given: small enough for a CPU.
-DEFAULT_SIZES = {"02": 128, "03": 128, "04": 96, "05": 128, "06": 64, "07": 64, "08": 96}
+DEFAULT_SIZES = {"02": 128, "03": 128, "04": 96, "05": 128, "06": 96, "07": 96, "08": 96}
 TITLES = {"02": "02 gradient ascent: class visualisation", "03": "03 adversarial examples",
           "04": "04 feature inversion", "05": "05 DeepDream", "06": "06 texture synthesis",
           "07": "07 neural style transfer", "08": "08 fast feed-forward style transfer"}
 NOTEBOOKS = {"02": "02_gradient_ascent", "03": "03_adversarial", "04": "04_feature_inversion",
              "05": "05_deepdream", "06": "06_texture_synthesis", "07": "07_style_transfer",
              "08": "08_fast_style_transfer"}
-GATYS_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+GATYS_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]    # 07's style layers
+TEXTURE_LAYERS = ["conv1_1", "pool1", "pool2", "pool3", "pool4"]           # 06's texture layers
 
 
 # --------------------------------------------------------------------------- results
@@ -347,21 +348,22 @@ def _grams(gram_matrix: Callable, feats: dict, layers: list[str]) -> list[torch.
 
 
 def check_06(run: Run, report: TopicReport) -> None:
-    """Neural texture synthesis from noise on the normalised VGG-19: the Gram loss drops by orders of magnitude."""
+    """Neural texture synthesis from noise on the normalised VGG-19 (as notebook 06): the Gram loss
+    drops by orders of magnitude."""
     from helpers.optim import optimize_image
 
     ns = solution("06")
     gram_matrix, texture_loss = ns["gram_matrix"], ns["texture_loss"]
-    extractor = normalised_vgg19(run, GATYS_LAYERS)
+    extractor = normalised_vgg19(run, TEXTURE_LAYERS)
     side, steps = run.side("06"), 100
     texture = run.photo("ihc", side)
     with torch.no_grad():
-        targets = _grams(gram_matrix, extractor(texture), GATYS_LAYERS)
-    weights = gatys_layer_weights()
+        targets = _grams(gram_matrix, extractor(texture), TEXTURE_LAYERS)
+    weights = [1 / len(TEXTURE_LAYERS)] * len(TEXTURE_LAYERS)
 
     def objective(x: torch.Tensor) -> torch.Tensor:
         feats = extractor(x)
-        return texture_loss([feats[layer] for layer in GATYS_LAYERS], targets, weights)
+        return texture_loss([feats[layer] for layer in TEXTURE_LAYERS], targets, weights)
 
     noise = torch.rand(texture.shape, generator=torch.Generator().manual_seed(SEED)).to(run.device)
     with torch.no_grad():
@@ -372,19 +374,20 @@ def check_06(run: Run, report: TopicReport) -> None:
         "texture (Gram) loss: best after synthesis ÷ at the noise start", "< 1e-2 (two orders of magnitude)",
         f"{ratio:.2e} ({start:.3g} → {result.best_loss:.3g})", ratio < 1e-2,
         "Gatys, Ecker & Bethge 2015 (NIPS), §2–3: L-BFGS from white noise matches the Gram matrices of "
-        "relu1_1 … relu5_1 of the normalised VGG-19; weights 4/N_l² from leongatys/PytorchNeuralStyleTransfer"))
+        "conv1_1, pool1 … pool4 of the normalised VGG-19; 'orders of magnitude' read as at least two"))
     report.notes.append(f"normalised VGG-19 ({extractor.weights_label}), ihc at {side}×{side} px, {steps} L-BFGS "
-                        "steps from uniform noise, layers relu1_1 … relu5_1, w_l = 4/N_l².")
+                        "steps from uniform noise, layers conv1_1, pool1 … pool4 with equal weights (notebook 06).")
     run.grid(report, [texture[0], result.best_image[0]], ["texture: ihc", f"synthesised: loss ÷ {1 / ratio:.0f}"],
              "texture", "texture synthesis from noise")
 
 
 def style_transfer_objective(run: Run, extractor, content: torch.Tensor, style: torch.Tensor) -> Callable:
     """``objective(x [1,3,H,W]) -> {"content", "style"}`` in the kit's units of Gatys's code:
-    content = α·content_loss(F, P)·2/(C·H·W) at relu4_2, style = β·texture_loss(…, w_l = 4/N_l²)."""
-    content_loss = solution("07")["content_loss"]
-    ns06 = solution("06")
-    gram_matrix, texture_loss = ns06["gram_matrix"], ns06["texture_loss"]
+    content = α·content_loss(F, P)·2/(C·H·W) at relu4_2, style = β·style_loss(…, w_l = 4/N_l²) at relu1_1 … relu5_1
+    (07's ``style_loss``, or 06's ``texture_loss`` where 07 brings it from 06)."""
+    ns07, ns06 = solution("07"), solution("06")
+    content_loss, gram_matrix = ns07["content_loss"], ns06["gram_matrix"]
+    style_loss = ns07.get("style_loss") or ns06["texture_loss"]     # the same formula (EXERCISES.md 07)
     alpha, beta, weights = references.GATYS_CONTENT_WEIGHT, references.GATYS_STYLE_NUMERATOR, gatys_layer_weights()
     with torch.no_grad():
         target = extractor(content)["relu4_2"]
@@ -394,7 +397,7 @@ def style_transfer_objective(run: Run, extractor, content: torch.Tensor, style: 
         f = extractor(x)
         per_element = 2.0 / f["relu4_2"][0].numel()
         return {"content": alpha * content_loss(f["relu4_2"], target) * per_element,
-                "style": beta * texture_loss([f[layer] for layer in GATYS_LAYERS], grams, weights)}
+                "style": beta * style_loss([f[layer] for layer in GATYS_LAYERS], grams, weights)}
     return objective
 
 
