@@ -6,6 +6,9 @@
   at ``relu2_2``, style at ``relu1_2, relu2_2, relu3_3, relu4_3``; the formulas are passed
   in (the notebook's ``normalized_gram``, ``feature_reconstruction_loss`` and
   ``style_reconstruction_loss``), so this module holds no exercise answers;
+* :func:`training_key` — a short hash of everything that changes training (loss weights,
+  style image, the source of the loss functions, photos, sizes, steps, …), so that a cached
+  checkpoint is reused only for the same training;
 * :func:`train_transformer` — Adam on the transformation network with a progress bar,
   a live preview, a checkpoint every N steps, resume after an interruption (continuing
   exactly where it stopped: weights, optimiser moments, step and the random crops) and
@@ -14,10 +17,24 @@
   (``python -m helpers styles prefetch``), loaded by :func:`load_official_style`.
 
 Images are ``[B, 3, H, W]`` in [0, 1]; losses are 0-d float32 tensors.
+
+Units of training. PyTorch's example (``fast_neural_style/neural_style/neural_style.py``)
+feeds its network 0–255 pixels and gives VGG ``(y/255 − mean)/std`` of the 0–255 output.
+The loss is therefore the same function of the *image* in either unit, but not of the
+network's *weights*: a network whose raw output is in [0, 1] must be 255× smaller in its
+last layer, and Adam's steps (about ``lr`` per weight whatever the gradient's scale) are
+then 255× larger relative to what they change. Training with :data:`TRAINING_VALUE_RANGE`
+(the kit's ``TransformerNet(value_range=255)``: ×255 before the first layer, ÷255 after the
+last) is the example's network, weights, gradients and Adam steps exactly, so its
+``λ_c = 1e5``, ``λ_s = 1e10`` and ``lr = 1e-3`` apply unchanged
+(``tests/test_reference_units.py``, section 08).
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import inspect
+import json
 import math
 import os
 import tempfile
@@ -33,6 +50,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
+from helpers import references as _references
 from helpers.cache import kit_cache_dir
 from helpers.errors import DownloadError, ImageLoadError, KitError
 from helpers.optim import _make_preview, _to_values
@@ -40,9 +58,12 @@ from helpers.transformer_net import TransformerNet, load_transformer
 
 Tensor = torch.Tensor
 
-# Johnson et al. 2016, Sec. 4.2 ("Style transfer" training details).
-CONTENT_LAYER = "relu2_2"
-STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")
+# Johnson et al. 2016, Sec. 4.2, and PyTorch's example (helpers.references, topic 08).
+CONTENT_LAYER = _references.value("08", "content layer")
+STYLE_LAYERS = tuple(_references.value("08", "style layers"))
+
+#: Pixel range the transformation network is trained in: PyTorch's example's 0–255 (see above).
+TRAINING_VALUE_RANGE = float(_references.value("08", "transformer pixel range"))
 
 CHECKPOINT_FORMAT = "kit-transformer-checkpoint/1"
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -150,9 +171,12 @@ class PerceptualLoss(nn.Module):
     style = ``style_weight · Σ_j w_j · style_fn([φ_j(ŷ)], [G_j(s)])`` over :data:`STYLE_LAYERS`,
     where ``G_j(s) = gram_fn(φ_j(style image))`` is computed once. ``layer_weights="mse"``
     sets ``w_j = 1 / C_j²``, which turns the Frobenius norm of Johnson et al. (eq. 4) into the
-    mean squared error over Gram entries that PyTorch's official example uses (so its
-    ``content_weight=1e5, style_weight=1e10`` apply unchanged); ``None`` gives every layer
-    weight 1 and calls ``style_fn`` once with all layers, as in the paper.
+    mean squared error over Gram entries that PyTorch's official example uses; the content
+    term's ``/(C·H·W)`` is already its mean squared error over features. With both, and the
+    network trained in :data:`TRAINING_VALUE_RANGE`, the example's
+    ``content_weight=1e5, style_weight=1e10`` apply unchanged (``helpers.references``, 08).
+    ``None`` gives every layer weight 1 and calls ``style_fn`` once with all layers, as in
+    the paper.
 
     Args:
         extractor: a :class:`helpers.models.FeatureExtractor` with at least the layers above.
@@ -170,6 +194,8 @@ class PerceptualLoss(nn.Module):
         self.content_fn, self.style_fn, self.tv_fn = content_fn, style_fn, tv_fn
         self.content_weight, self.style_weight, self.tv_weight = float(content_weight), float(style_weight), float(tv_weight)
         self.content_layer, self.style_layers = content_layer, tuple(style_layers)
+        self.style_digest = tensor_digest(style_image)
+        self.functions = {"gram_fn": gram_fn, "content_fn": content_fn, "style_fn": style_fn, "tv_fn": tv_fn}
         device = next((b.device for b in extractor.buffers()), style_image.device)
         with torch.no_grad():
             feats = extractor(style_image.to(device))
@@ -184,6 +210,17 @@ class PerceptualLoss(nn.Module):
             self.layer_weights = [float(w) for w in layer_weights]
             if len(self.layer_weights) != len(grams):
                 raise ValueError(f"{len(self.layer_weights)} layer weights for {len(grams)} style layers")
+
+    def fingerprint(self) -> dict:
+        """Everything that decides this loss, as JSON-able values: weights, layers, the loss
+        network, a hash of the style image's pixels and of the source of each function."""
+        return {"content_weight": self.content_weight, "style_weight": self.style_weight,
+                "tv_weight": self.tv_weight, "layer_weights": self.layer_weights,
+                "content_layer": self.content_layer, "style_layers": list(self.style_layers),
+                "loss_network": [getattr(self.extractor, a, None)
+                                 for a in ("architecture", "weights_label", "normalized")],
+                "style_image": self.style_digest,
+                "functions": {k: source_digest(f) for k, f in self.functions.items() if f is not None}}
 
     @property
     def target_grams(self) -> list[Tensor]:
@@ -294,12 +331,16 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
         net: a :class:`TransformerNet`, or one wrapped in ``DistributedDataParallel`` (then
             every process calls this function; each draws its own crops, only rank 0 writes
             checkpoints and shows progress, and the logged losses are averaged over ranks).
+            ``TransformerNet(value_range=TRAINING_VALUE_RANGE)`` trains in the reference's units.
         loss_fn: ``(stylised [B,3,S,S], photos [B,3,S,S]) -> {term: 0-d tensor}``, e.g. a
             :class:`PerceptualLoss`; the terms are summed.
         photos: where the training crops come from.
         steps: total optimiser steps (counting steps done before a resume).
         checkpoint: file to write every ``checkpoint_every`` steps, on interruption and at
-            the end; with ``resume=True`` an existing one is continued.
+            the end; with ``resume=True`` an existing one is continued (refused when it was
+            written with another batch size, learning rate, crop, pixel range or loss — see
+            :func:`loss_digest`). Name it with :func:`training_key` to get a fresh file for
+            every other training.
         callbacks: ``fn(step, values)`` after every step; raising ``KeyboardInterrupt`` stops
             training like Ctrl-C does.
         autocast: a context-manager factory for the forward passes (e.g. a profile's
@@ -320,7 +361,8 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
     generator = torch.Generator().manual_seed(seed + rank)
     history: dict[str, list[float]] = {}
     start = 0
-    config = {"batch_size": batch_size, "lr": lr, "seed": seed, "crop": photos.size, "world_size": world}
+    config = {"batch_size": batch_size, "lr": lr, "seed": seed, "crop": photos.size, "world_size": world,
+              "value_range": float(getattr(model, "value_range", 1.0)), "loss": loss_digest(loss_fn)}
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and resume and ckpt.is_file():
         state = read_checkpoint(ckpt)
@@ -404,13 +446,79 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
                           seconds=time.perf_counter() - t0, checkpoint=ckpt)
 
 
+def loss_digest(loss_fn: Callable) -> str:
+    """16 hex digits that change when the loss changes: its fingerprint or its source (see :func:`training_key`)."""
+    return _digest(loss_fn.fingerprint()) if hasattr(loss_fn, "fingerprint") else source_digest(loss_fn)
+
+
 def _check_same_run(path: Path, saved: Mapping, now: Mapping) -> None:
     """Refuse to resume a checkpoint written with other training settings (it would not continue the same run)."""
-    keys = ("batch_size", "lr", "crop")
+    keys = ("batch_size", "lr", "crop", "value_range", "loss")
     diff = [f"{k} {saved.get(k)!r} → {now.get(k)!r}" for k in keys if k in saved and saved.get(k) != now.get(k)]
     if diff:
         raise KitError(f"{path} was written with other settings ({'; '.join(diff)}); pass resume=False "
                        "(or another checkpoint file) to start afresh, or restore the settings to continue it")
+
+
+def tensor_digest(tensor: Tensor) -> str:
+    """SHA-256 (16 hex digits) of a tensor's shape and float32 values (moved to the CPU)."""
+    data = tensor.detach().to("cpu", torch.float32).contiguous()
+    h = hashlib.sha256(str(tuple(data.shape)).encode())
+    h.update(data.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def source_digest(fn) -> str:
+    """SHA-256 (16 hex digits) of the source code of ``fn``.
+
+    ``inspect.getsource`` where the source can be had (files, notebook cells); otherwise
+    (code run with ``exec``, a deleted file) the compiled code: bytecode, constants, names,
+    nested functions. ``functools.partial`` adds its bound arguments; a callable object
+    its class. Two functions with the same text give the same digest, whatever their name.
+    """
+    import functools
+
+    if isinstance(fn, functools.partial):
+        return _digest(["partial", source_digest(fn.func), repr(fn.args), repr(sorted(fn.keywords.items()))])
+    target = inspect.unwrap(fn) if callable(fn) else fn
+    if not (inspect.isfunction(target) or inspect.ismethod(target)) and not inspect.isclass(target):
+        target = type(target)
+    try:
+        return _digest(["source", inspect.getsource(target)])
+    except (OSError, TypeError):
+        code = getattr(getattr(target, "__func__", target), "__code__", None)
+        if code is None:
+            return _digest(["object", getattr(target, "__module__", ""), getattr(target, "__qualname__", repr(target))])
+        return _digest(["code", *_code_parts(code)])
+
+
+def _code_parts(code) -> list[str]:
+    """Bytecode, constants (nested code objects recursively), names and variable names of ``code``."""
+    consts = [" ".join(_code_parts(c)) if inspect.iscode(c)
+              else repr(sorted(map(repr, c))) if isinstance(c, frozenset) else repr(c)   # set order varies per process
+              for c in code.co_consts]
+    return [code.co_code.hex(), *consts, *code.co_names, *code.co_varnames]
+
+
+def _digest(parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()[:16]
+
+
+def training_key(loss_fn: Callable, photos: PhotoStream, *, steps: int, batch_size: int, lr: float,
+                 seed: int, value_range: float, **extra) -> str:
+    """A 16-hex-digit key of everything that changes what :func:`train_transformer` produces.
+
+    The loss's :meth:`PerceptualLoss.fingerprint` (weights, layers, loss network, style
+    image, the source of the loss functions passed in) or, for any other callable, the
+    digest of its source; the photos (list and crop size), steps, batch size, learning
+    rate, seed, the network's pixel range, and any ``extra`` settings (e.g. the profile).
+    Name checkpoints with it (:func:`default_checkpoint`): a change to any of these —
+    a corrected loss function included — trains afresh instead of reusing a stale network.
+    """
+    loss = loss_fn.fingerprint() if hasattr(loss_fn, "fingerprint") else {"function": source_digest(loss_fn)}
+    return _digest({"loss": loss, "photos": [str(p) for p in photos.sources], "crop": photos.size,
+                    "max_zoom": photos.max_zoom, "steps": int(steps), "batch_size": int(batch_size),
+                    "lr": float(lr), "seed": int(seed), "value_range": float(value_range), "extra": extra})
 
 
 def checkpoints_dir() -> Path:

@@ -20,7 +20,9 @@ match that example's (``conv1.conv2d``, ``in1``, ``res1.conv1.conv2d`` … ``dec
 
 Pixel range: the kit's images are ``[B, 3, H, W]`` in [0, 1]. The official checkpoints
 were trained on 0–255 pixels, so a network carries ``value_range`` (1 or 255): inputs are
-multiplied by it before the first layer and outputs divided by it after the last.
+multiplied by it before the first layer and outputs divided by it after the last. The kit
+trains its own networks with 255 too (``helpers.fast_style.TRAINING_VALUE_RANGE``), so the
+official example's loss weights and learning rate mean the same for them.
 
 Odd sizes: each stride-2 layer rounds ``H`` up, so upsampling by 2 could overshoot by a
 pixel; the upsampling here goes to the exact size of the matching encoder stage instead,
@@ -100,8 +102,9 @@ class TransformerNet(nn.Module):
     :meth:`stylize` for display-ready images in [0, 1].
 
     Args:
-        value_range: 1.0 for networks trained by the kit, 255.0 for the official example's
-            checkpoints (see the module docstring).
+        value_range: 255.0 for the official example's checkpoints and for networks the kit
+            trains in the example's units; 1.0 for a network whose raw output is in [0, 1]
+            (see the module docstring).
         residual_blocks: 5 in Johnson et al. 2016.
     """
 

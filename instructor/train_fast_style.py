@@ -10,9 +10,12 @@ batches, gradients are averaged, so the effective batch is ``batch-size × proce
 
     torchrun --nproc_per_node=4 instructor/train_fast_style.py --style … --photos … --steps 10000
 
-Defaults follow Johnson et al. 2016 (Sec. 4.2: 256 px crops, batches of 4, Adam 1e-3,
-40 000 steps) and PyTorch's official example (content weight 1e5, style weight 1e10 with
-its mean-over-Gram-entries normalisation). A checkpoint is written every
+Every default comes from ``helpers.references`` (topic 08), which converts PyTorch's
+official example (``fast_neural_style/neural_style/neural_style.py``) into the kit's units:
+256 px crops, batches of 4, Adam 1e-3, 41 392 steps (two epochs of COCO 2014 at batch 4),
+λ_c = 1e5, λ_s = 1e10 with layer weights 1/C_j², the style image at its own size, and the
+network trained in the example's 0–255 pixel range (``value_range=255``), so that the
+example's weights, gradients and Adam steps are reproduced exactly. A checkpoint is written every
 ``--checkpoint-every`` steps and on Ctrl-C; running the same command again resumes it.
 The final network is written with :func:`helpers.fast_style.save_checkpoint`'s format and
 loads with ``helpers.transformer_net.load_transformer(path)``.
@@ -33,16 +36,25 @@ TOPIC = "08_fast_style_transfer"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from helpers.references import value
+
+    def ref(name):
+        return value("08", name)
+
     p = argparse.ArgumentParser(prog="train_fast_style.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--style", required=True, help="style image: a path, a bundled sample or a painting name")
     p.add_argument("--photos", default=None, help="folder of training photos (default: the bundled photos)")
-    p.add_argument("--steps", type=int, default=40000, help="total optimiser steps (default 40000, Johnson et al.)")
-    p.add_argument("--batch-size", type=int, default=4, help="crops per step and process (default 4)")
-    p.add_argument("--crop", type=int, default=256, help="training crop size in pixels (default 256)")
-    p.add_argument("--style-size", type=int, default=512, help="longest side of the style image (default 512)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    p.add_argument("--content-weight", type=float, default=1e5)
-    p.add_argument("--style-weight", type=float, default=1e10)
+    p.add_argument("--steps", type=int, default=ref("training steps"),
+                   help="total optimiser steps (default: two epochs of COCO 2014 at batch 4, as the example)")
+    p.add_argument("--batch-size", type=int, default=ref("batch size"), help="crops per step and process (default 4)")
+    p.add_argument("--crop", type=int, default=ref("training image size"),
+                   help="training crop size in pixels (default 256)")
+    p.add_argument("--style-size", type=int, default=ref("style image size"),
+                   help="longest side of the style image (default: the file's own size, as the example)")
+    p.add_argument("--lr", type=float, default=ref("learning rate (Adam)"), help="Adam learning rate (default 1e-3)")
+    p.add_argument("--content-weight", type=float, default=ref("content weight λ_c"), help="λ_c (default 1e5)")
+    p.add_argument("--style-weight", type=float, default=ref("style weight λ_s"),
+                   help="λ_s (default 1e10, with layer weights 1/C_j²)")
     p.add_argument("--weights", default="imagenet", help="loss network weights: imagenet (default) or random")
     p.add_argument("--out", type=Path, default=Path("fast_style_models"), help="output folder")
     p.add_argument("--name", default=None, help="model name (default: the style's file stem)")
@@ -57,7 +69,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     for name in ("steps", "batch_size", "crop", "style_size", "checkpoint_every"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     return args
 
@@ -79,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     import torch.distributed as dist
 
-    from helpers import fast_style, images, models
+    from helpers import fast_style, images, models, references
     from helpers.transformer_net import TransformerNet
     from instructor.answers import solution_namespace
 
@@ -99,10 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         loss = fast_style.PerceptualLoss(
             extractor, style, gram_fn=answers["normalized_gram"], content_fn=answers["feature_reconstruction_loss"],
             style_fn=answers["style_reconstruction_loss"], content_weight=args.content_weight,
-            style_weight=args.style_weight, layer_weights="mse")
+            style_weight=args.style_weight, layer_weights=references.value("08", "style layer weights w_j"),
+            content_layer=references.value("08", "content layer"),
+            style_layers=references.value("08", "style layers"))
         photos = fast_style.PhotoStream(args.photos, args.crop)
         torch.manual_seed(args.seed)
-        net = TransformerNet().to(device)
+        net = TransformerNet(value_range=references.value("08", "transformer pixel range")).to(device)
         model = net
         if world > 1:
             from torch.nn.parallel import DistributedDataParallel

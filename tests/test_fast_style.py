@@ -306,6 +306,106 @@ def test_default_checkpoint_is_in_the_kit_cache_and_temporary_when_grading(tmp_p
     assert graded != fast_style.default_checkpoint("starry night", "cpu")
 
 
+# --------------------------------------------------------------------------- checkpoint cache key
+
+def _gram(f):
+    b, c, h, w = f.shape
+    x = f.reshape(b, c, h * w)
+    return x @ x.transpose(1, 2) / (c * h * w)
+
+
+def _content(f, t):
+    return ((f - t) ** 2).flatten(1).sum(1).mean() / f[0].numel()
+
+
+def _content_fixed(f, t):
+    return ((f - t) ** 2).flatten(1).mean(1).mean()          # same value, other source text
+
+
+def _style(fs, gs):
+    return sum(((_gram(f) - g) ** 2).sum(dim=(1, 2)) for f, g in zip(fs, gs)).mean()
+
+
+@pytest.fixture(scope="module")
+def vgg_random():
+    from helpers import models
+    return models.FeatureExtractor("vgg16", list(fast_style.STYLE_LAYERS), weights="random")
+
+
+def _perceptual(extractor, style=None, content_fn=_content, content_weight=1e5, style_weight=1e10):
+    style = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) if style is None else style
+    return fast_style.PerceptualLoss(extractor, style, gram_fn=_gram, content_fn=content_fn, style_fn=_style,
+                                     content_weight=content_weight, style_weight=style_weight)
+
+
+def test_training_key_changes_with_every_setting_that_changes_training(vgg_random):
+    photos = fast_style.PhotoStream(None, 24)
+    settings = dict(steps=4, batch_size=1, lr=1e-3, seed=0, value_range=255.0)
+    base = fast_style.training_key(_perceptual(vgg_random), photos, **settings)
+    assert fast_style.training_key(_perceptual(vgg_random), photos, **settings) == base, "same training, same key"
+    other_style = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    changed = {
+        "content weight": fast_style.training_key(_perceptual(vgg_random, content_weight=2e5), photos, **settings),
+        "style weight": fast_style.training_key(_perceptual(vgg_random, style_weight=3e9), photos, **settings),
+        "content function's source": fast_style.training_key(_perceptual(vgg_random, content_fn=_content_fixed),
+                                                             photos, **settings),
+        "style image": fast_style.training_key(_perceptual(vgg_random, style=other_style), photos, **settings),
+        "crop size": fast_style.training_key(_perceptual(vgg_random), fast_style.PhotoStream(None, 32), **settings),
+        "photos": fast_style.training_key(_perceptual(vgg_random), fast_style.PhotoStream(["chelsea"], 24),
+                                          **settings),
+        **{k: fast_style.training_key(_perceptual(vgg_random), photos, **{**settings, k: v})
+           for k, v in [("steps", 5), ("batch_size", 2), ("lr", 2e-3), ("seed", 1), ("value_range", 1.0)]},
+    }
+    for what, key in changed.items():
+        assert key != base, f"changing the {what} must change the key"
+
+
+def test_source_digest_uses_the_source_and_falls_back_to_the_compiled_code():
+    def compiled(text):
+        namespace = {}
+        exec(compile(text, "<no file: notebook cell>", "exec"), namespace)   # no source to be had
+        return namespace["loss"]
+
+    a = compiled("def loss(f, t):\n    return ((f - t) ** 2).mean()\n")
+    a_again = compiled("def loss(f, t):\n    return ((f - t) ** 2).mean()\n")
+    b = compiled("def loss(f, t):\n    return ((f - t) ** 2).sum()\n")
+    c = compiled("def loss(f, t):\n    return ((f - t) ** 2).mean() / 2\n")
+    with pytest.raises(OSError):
+        import inspect
+        inspect.getsource(a)
+    assert fast_style.source_digest(a) == fast_style.source_digest(a_again)
+    assert len({fast_style.source_digest(f) for f in (a, b, c)}) == 3
+    assert fast_style.source_digest(_content) != fast_style.source_digest(_content_fixed)
+    import functools
+    assert fast_style.source_digest(functools.partial(_content)) != fast_style.source_digest(_content)
+
+
+def test_cached_checkpoint_is_missed_after_a_loss_change_and_hit_for_the_same_training(tmp_path, monkeypatch,
+                                                                                          vgg_random):
+    monkeypatch.setenv("KIT_CACHE_DIR", str(tmp_path))
+    photos = fast_style.PhotoStream(None, 24)
+
+    def run(loss):
+        key = fast_style.training_key(loss, photos, steps=2, batch_size=1, lr=1e-3, seed=0, value_range=255.0)
+        torch.manual_seed(0)
+        return fast_style.train_transformer(TransformerNet(value_range=255.0), loss, photos, steps=2, batch_size=1,
+                                            checkpoint=fast_style.default_checkpoint("style", key), progress=False)
+
+    first = run(_perceptual(vgg_random))
+    assert first.resumed_from == 0 and first.checkpoint.is_file()
+    hit = run(_perceptual(vgg_random))
+    assert hit.checkpoint == first.checkpoint and hit.resumed_from == 2 and hit.history == first.history
+    for label, loss in [("a changed loss weight", _perceptual(vgg_random, style_weight=5e9)),
+                        ("a corrected loss function", _perceptual(vgg_random, content_fn=_content_fixed))]:
+        miss = run(loss)
+        assert miss.checkpoint != first.checkpoint and miss.resumed_from == 0, label
+    # Resuming a named file with another loss is refused, not silently continued.
+    torch.manual_seed(0)
+    with pytest.raises(KitError, match="loss"):
+        fast_style.train_transformer(TransformerNet(value_range=255.0), _perceptual(vgg_random, content_weight=1.0),
+                                     photos, steps=3, batch_size=1, checkpoint=first.checkpoint, progress=False)
+
+
 # --------------------------------------------------------------------------- instructor trainer, DDP
 
 def _free_port() -> int:

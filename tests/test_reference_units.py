@@ -326,3 +326,126 @@ def test_05_deepdream_step_on_caffe_input_equals_the_kit_step(answers05, size):
 # ---------------------------------------------------------------- 06 and 07 style (tests go here)
 
 # ---------------------------------------------------------------- 08 fast style transfer (tests go here)
+# pytorch/examples, fast_neural_style/neural_style/neural_style.py (train) with utils.py
+# (gram_matrix, normalize_batch) and vgg.py (Vgg16: slices [0:4], [4:9], [9:16], [16:23] of
+# torchvision's vgg16().features). The network maps 0–255 photos x to 0–255 outputs y;
+# total = content_weight · mse(φ(y).relu2_2, φ(x).relu2_2)
+#       + style_weight · Σ_j mse(gram(φ_j(y)), gram(φ_j(s)))  with φ = VGG(normalize_batch(·)).
+# Written here from that definition; the kit's side is notebook 08's solution functions.
+_FNS_SLICES = ((0, 4), (4, 9), (9, 16), (16, 23))   # relu1_2, relu2_2, relu3_3, relu4_3
+_FNS_MEAN, _FNS_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)   # utils.normalize_batch
+
+
+def _fns_features(vgg_features, batch255):
+    """The example's Vgg16 outputs for 0–255 images: (y/255 − mean)/std, then the four slices."""
+    mean = batch255.new_tensor(_FNS_MEAN).view(-1, 1, 1)
+    std = batch255.new_tensor(_FNS_STD).view(-1, 1, 1)
+    h = (batch255 / 255.0 - mean) / std
+    outs = []
+    for start, stop in _FNS_SLICES:
+        for i in range(start, stop):
+            h = vgg_features[i](h)
+        outs.append(h)
+    return outs
+
+
+def _fns_gram(y):
+    b, c, h, w = y.shape
+    f = y.reshape(b, c, h * w)
+    return f.bmm(f.transpose(1, 2)) / (c * h * w)
+
+
+def _fns_total_loss(vgg_features, y255, x255, style255, content_weight, style_weight):
+    """The example's total loss for one batch (its train loop, style repeated over the batch)."""
+    mse = torch.nn.functional.mse_loss
+    fy, fx = _fns_features(vgg_features, y255), _fns_features(vgg_features, x255)
+    gram_style = [_fns_gram(f) for f in _fns_features(vgg_features, style255.repeat(len(y255), 1, 1, 1))]
+    content = content_weight * mse(fy[1], fx[1])
+    style = style_weight * sum(mse(_fns_gram(a), g) for a, g in zip(fy, gram_style))
+    return content + style
+
+
+@pytest.fixture(scope="module")
+def fns_setup():
+    from helpers import fast_style, models
+    from solution_code import solution_namespace
+
+    model = models.load_model("vgg16", "random", seed=0)
+    for m in model.net.features:
+        if isinstance(m, torch.nn.ReLU):
+            m.inplace = False
+    layers = list(references.value("08", "style layers"))
+    extractor = models.FeatureExtractor(model, layers)
+    ns = solution_namespace("08_fast_style_transfer")
+
+    def kit_loss(style01, layer_weights=None):
+        return fast_style.PerceptualLoss(
+            extractor, style01, gram_fn=ns["normalized_gram"], content_fn=ns["feature_reconstruction_loss"],
+            style_fn=ns["style_reconstruction_loss"],
+            content_weight=references.value("08", "content weight λ_c"),
+            style_weight=references.value("08", "style weight λ_s"),
+            layer_weights=layer_weights or references.value("08", "style layer weights w_j"),
+            content_layer=references.value("08", "content layer"), style_layers=layers)
+
+    return model.net.features, kit_loss
+
+
+@pytest.mark.parametrize("size, style_size", [((32, 32), (40, 36)), ((48, 64), (56, 56))])
+def test_08_fast_style_loss_equals_pytorch_examples_as_a_function_of_the_image(fns_setup, size, style_size):
+    """Kit loss at ŷ = y/255 in [0, 1] = the example's loss at y in 0–255 (constant 1), value and gradient."""
+    vgg_features, kit_loss = fns_setup
+    g = torch.Generator().manual_seed(sum(size))
+    x01, y01 = torch.rand(2, 3, *size, generator=g), torch.rand(2, 3, *size, generator=g)
+    style01 = torch.rand(1, 3, *style_size, generator=g)
+    y01.requires_grad_(True)
+    kit = sum(kit_loss(style01)(y01, x01).values())
+    y255 = (255 * y01.detach()).requires_grad_(True)
+    ref = _fns_total_loss(vgg_features, y255, 255 * x01, 255 * style01,
+                          references.FNS_CONTENT_WEIGHT, references.FNS_STYLE_WEIGHT)
+    torch.testing.assert_close(kit, ref, rtol=1e-4, atol=0)
+    (kit_grad,) = torch.autograd.grad(kit, y01)
+    (ref_grad,) = torch.autograd.grad(ref, y255)
+    torch.testing.assert_close(kit_grad, 255 * ref_grad, rtol=1e-3, atol=1e-3 * float(kit_grad.abs().max()))
+    # The contract's plain sum over layers (every w_j = 1) is not the example's loss: the
+    # comparison above can fail.
+    plain = sum(kit_loss(style01, layer_weights=[1.0] * 4)(y01.detach(), x01).values())
+    assert not torch.isclose(plain, ref.detach(), rtol=0.1), (plain, ref)
+
+
+def test_08_fast_style_training_in_the_examples_units_takes_the_examples_adam_step(fns_setup):
+    """value_range 255: same network function, same weight gradients, same Adam step as the example's."""
+    from helpers.transformer_net import TransformerNet
+
+    vgg_features, kit_loss = fns_setup
+    g = torch.Generator().manual_seed(5)
+    x01, style01 = torch.rand(2, 3, 32, 32, generator=g), torch.rand(1, 3, 40, 40, generator=g)
+    torch.manual_seed(0)
+    kit_net = TransformerNet(value_range=references.value("08", "transformer pixel range"))
+    example_net = TransformerNet(value_range=1.0)       # the example's layers, fed 0–255 directly
+    example_net.load_state_dict(kit_net.state_dict())
+    lr = references.value("08", "learning rate (Adam)")
+    kit_opt = torch.optim.Adam(kit_net.parameters(), lr=lr)
+    ref_opt = torch.optim.Adam(example_net.parameters(), lr=lr)
+    loss = kit_loss(style01)
+    kit_total = sum(loss(kit_net(x01), x01).values())
+    ref_total = _fns_total_loss(vgg_features, example_net(255 * x01), 255 * x01, 255 * style01,
+                                references.FNS_CONTENT_WEIGHT, references.FNS_STYLE_WEIGHT)
+    torch.testing.assert_close(kit_total, ref_total, rtol=1e-4, atol=0)
+    kit_total.backward()
+    ref_total.backward()
+    # The biases of convolutions followed by instance norm get gradients that are 0 up to
+    # rounding (the norm subtracts them again): compared on the scale of all gradients.
+    scale = max(float(p.grad.abs().max()) for p in example_net.parameters())
+    for (name, a), b in zip(kit_net.named_parameters(), example_net.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-3, atol=1e-6 * scale,
+                                   msg=lambda m, name=name: f"{name}: {m}")
+    kit_opt.step()
+    ref_opt.step()
+    # After one Adam step the two networks are still one function (in their own units).
+    probe = torch.rand(1, 3, 36, 28, generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(255 * kit_net(probe), example_net(255 * probe), rtol=1e-4, atol=1e-3)
+    # A network with raw outputs in [0, 1] and the same weights is another function of them.
+    unit_net = TransformerNet(value_range=1.0)
+    unit_net.load_state_dict(example_net.state_dict())
+    assert not torch.allclose(unit_net(x01), kit_net(x01), rtol=0.1)
