@@ -85,9 +85,13 @@ STYLE_TRANSFER = [
             "(helpers.filter_norm); mean activations 1 make the same β mean the same for any weights"),
     Default("07", "image size (gpu profile)", 512, _GATYS_CODE, "img_size = 512", "unchanged (pixels)"),
     Default("07", "L-BFGS iterations (gpu profile)", 500, _GATYS_CODE, "max_iter = 500", "unchanged"),
-    Default("06", "texture layer weights w_l", "4/N_l² for relu1_1 … relu5_1 (as 07's style term)",
-            _GATYS_CODE, "style_weights = [1e3/n**2 …] on MSE of Gram/(h·w)",
-            "the same per-layer balance as 07; one term only, so the overall factor 1e3 is left out"),
+    Default("06", "texture layers and weights", "conv1_1, pool1, pool2, pool3, pool4; equal w_l = 1/5",
+            "Gatys et al. 2015 (texture synthesis, NIPS), §3",
+            "conv1_1, pool1 … pool4, equal weights",
+            "equal weights as in the paper; one term only, so their sum only scales the loss"),
+    Default("06", "network", "VGG-19, average pooling, filters rescaled to mean activation 1",
+            "Gatys et al. 2015 (texture synthesis, NIPS), §2", "Caffe VGG-19 normalised on ImageNet",
+            "as 07: torchvision's VGG-19 rescaled on the bundled calibration images (helpers.filter_norm)"),
 ]
 
 # --------------------------------------------------------------------------- 02 gradient ascent

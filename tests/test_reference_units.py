@@ -324,6 +324,84 @@ def test_05_deepdream_step_on_caffe_input_equals_the_kit_step(answers05, size):
 
 
 # ---------------------------------------------------------------- 06 and 07 style (tests go here)
+# leongatys/PytorchNeuralStyleTransfer, NeuralStyleTransfer.ipynb (the Gatys authors' code):
+# GramMatrix = F Fᵀ / (h·w); GramMSELoss = nn.MSELoss (mean over the N×N entries) between that
+# and the style's; content = nn.MSELoss on 'r42'; weights 1e3/n² (n = 64, 128, 256, 512, 512)
+# for 'r11' … 'r51' and 1e0 for 'r42'; total = Σ weight · loss. Written here from that definition.
+_STYLE_CHANNELS = (64, 128, 256, 512, 512)
+
+
+def _authors_total(content_feats, content_target, style_feats, style_feats_target):
+    def gram_over_m(f):
+        flat = f.reshape(f.shape[0], f.shape[1], -1)
+        return flat @ flat.transpose(1, 2) / flat.shape[-1]
+    total = 1e0 * ((content_feats - content_target) ** 2).mean()
+    for f, s, n in zip(style_feats, style_feats_target, _STYLE_CHANNELS):
+        total = total + 1e3 / n ** 2 * ((gram_over_m(f) - gram_over_m(s)) ** 2).mean()
+    return total
+
+
+def _kit_terms(answers07, content_feats, content_target, style_feats, style_feats_target):
+    """Notebook 07's objective: α·(2/(N·M))·content_loss + β·style_loss with the table's weights."""
+    def gram(f):
+        flat = f.reshape(f.shape[0], f.shape[1], -1)
+        return flat @ flat.transpose(1, 2)
+    alpha = references.value("07", "content weight α")
+    beta = references.value("07", "style weight β")
+    content = alpha * references.per_element_content(
+        answers07["content_loss"](content_feats, content_target), content_feats)
+    style = beta * answers07["style_loss"](style_feats, [gram(s) for s in style_feats_target],
+                                           references.gatys_layer_weights())
+    return content, style
+
+
+def _style_features(generator, scale):
+    """Random relu4_2 and relu1_1 … relu5_1 activations of one image, spatial size ∝ ``scale``."""
+    sizes = [(8 * scale, 6 * scale), (4 * scale, 3 * scale), (2 * scale, 3 * scale // 2 + 1),
+             (scale, scale), (scale, scale)]
+    feats = [torch.rand(1, n, h, w, generator=generator, dtype=torch.float64) for n, (h, w) in
+             zip(_STYLE_CHANNELS, sizes)]
+    content = torch.rand(1, 512, scale, scale + 1, generator=generator, dtype=torch.float64)
+    return content, feats
+
+
+@pytest.fixture(scope="module")
+def answers07():
+    from instructor.answers import solution_namespace
+    return solution_namespace("07_style_transfer")
+
+
+@pytest.mark.parametrize("scale", [2, 5])
+def test_07_objective_equals_the_authors_code(answers07, scale):
+    g = torch.Generator().manual_seed(scale)
+    content, style = _style_features(g, scale)
+    content_target, style_target = _style_features(g, scale)
+    kit = sum(_kit_terms(answers07, content, content_target, style, style_target))
+    reference = _authors_total(content, content_target, style, style_target)
+    torch.testing.assert_close(kit, reference, rtol=1e-12, atol=0)
+
+
+def test_07_default_ratio_is_the_papers_and_layer_weights_are_4_over_n_squared():
+    assert references.value("07", "content weight α") / references.value("07", "style weight β") == 1e-3
+    assert references.gatys_layer_weights() == [4 / 64 ** 2, 4 / 128 ** 2, 4 / 256 ** 2, 4 / 512 ** 2, 4 / 512 ** 2]
+
+
+def test_07_both_terms_keep_their_values_on_an_image_twice_as_large(answers07):
+    """Features tiled 2×2 stand for a periodic image twice the size: the converted terms (and so
+    their balance) stay put, while the paper's raw ½Σ(F−P)² grows 4×."""
+    g = torch.Generator().manual_seed(0)
+    content, style = _style_features(g, 3)
+    content_target, style_target = _style_features(g, 3)
+    tile = lambda f: f.repeat(1, 1, 2, 2)   # noqa: E731
+    small = _kit_terms(answers07, content, content_target, style, style_target)
+    large = _kit_terms(answers07, tile(content), tile(content_target), [tile(f) for f in style],
+                       [tile(f) for f in style_target])
+    for a, b in zip(small, large):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=0)
+    raw = answers07["content_loss"]
+    torch.testing.assert_close(raw(tile(content), tile(content_target)), 4 * raw(content, content_target),
+                               rtol=1e-12, atol=0)
+
 
 # ---------------------------------------------------------------- 08 fast style transfer (tests go here)
 # pytorch/examples, fast_neural_style/neural_style/neural_style.py (train) with utils.py
