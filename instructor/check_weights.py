@@ -155,10 +155,6 @@ def solution(topic: str) -> dict:
     return solution_namespace(NOTEBOOKS[topic])
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f} %"
-
-
 # --------------------------------------------------------------------------- 02
 
 def _normalised_step(step_fn: Callable, model, target: int, l2_reg: float, pixel_step: float, center):
@@ -332,11 +328,6 @@ def check_05(run: Run, report: TopicReport) -> None:
 
 # --------------------------------------------------------------------------- 06 and 07
 
-def gatys_layer_weights() -> list[float]:
-    """w_l = 4/N_l² for relu1_1 … relu5_1 (N_l = 64, 128, 256, 512, 512): the authors' 1/N_l² with E_l's ¼ cancelled."""
-    return [4.0 / n ** 2 for n in references.GATYS_STYLE_CHANNELS]
-
-
 def normalised_vgg19(run: Run, layers: list[str]) -> models.FeatureExtractor:
     """Gatys's normalised VGG-19 (average pooling, filters at mean activation 1) with ``layers``."""
     return models.FeatureExtractor(run.classifier("vgg19"), layers, pooling="avg",
@@ -388,15 +379,16 @@ def style_transfer_objective(run: Run, extractor, content: torch.Tensor, style: 
     ns07, ns06 = solution("07"), solution("06")
     content_loss, gram_matrix = ns07["content_loss"], ns06["gram_matrix"]
     style_loss = ns07.get("style_loss") or ns06["texture_loss"]     # the same formula (EXERCISES.md 07)
-    alpha, beta, weights = references.GATYS_CONTENT_WEIGHT, references.GATYS_STYLE_NUMERATOR, gatys_layer_weights()
+    alpha, beta = references.GATYS_CONTENT_WEIGHT, references.GATYS_STYLE_NUMERATOR
+    weights = references.gatys_layer_weights()     # 4/N_l² for N_l = 64, 128, 256, 512, 512
     with torch.no_grad():
         target = extractor(content)["relu4_2"]
         grams = _grams(gram_matrix, extractor(style), GATYS_LAYERS)
 
     def objective(x: torch.Tensor) -> dict[str, torch.Tensor]:
         f = extractor(x)
-        per_element = 2.0 / f["relu4_2"][0].numel()
-        return {"content": alpha * content_loss(f["relu4_2"], target) * per_element,
+        content_term = references.per_element_content(content_loss(f["relu4_2"], target), f["relu4_2"])
+        return {"content": alpha * content_term,
                 "style": beta * style_loss([f[layer] for layer in GATYS_LAYERS], grams, weights)}
     return objective
 
@@ -551,14 +543,15 @@ _CSS = """body{font-family:sans-serif;max-width:1150px;margin:1em auto;padding:0
 .bad{background:#b00020;color:#fff;padding:.6em 1em;border-radius:6px}
 table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ccc;padding:.35em .5em;vertical-align:top}
 th{background:#eee;text-align:left}td.pass{background:#c8e6c9;font-weight:bold}td.fail{background:#ffcdd2;font-weight:bold}
-td.error{background:#ffab91;font-weight:bold}figure{display:inline-block;margin:.5em}img{max-width:100%}
+td.error{background:#ffab91;font-weight:bold}td.na{background:#e0e0e0;color:#444}figure{display:inline-block;margin:.5em}img{max-width:100%}
 .meta{color:#555;font-size:.9em}"""
 
 
 def _result_cell(passed: bool, random: bool) -> str:
-    if passed:
-        return '<td class="pass">pass</td>'
-    return f'<td class="fail">fail{" (expected with random weights)" if random else ""}</td>'
+    """A ``<td>``: green pass / red fail with trained weights; grey with random weights, where neither counts."""
+    if random:
+        return f'<td class="na">{"pass (not evidence)" if passed else "fail (expected)"}</td>'
+    return '<td class="pass">pass</td>' if passed else '<td class="fail">FAIL</td>'
 
 
 def table_rows(reports: list[TopicReport], random: bool) -> str:
@@ -607,7 +600,8 @@ def print_table(reports: list[TopicReport], random: bool) -> None:
         print("=" * 100 + f"\n{RANDOM_BANNER}\n" + "=" * 100)
     for r in reports:
         for c in r.checks:
-            verdict = "pass" if c.passed else ("fail (expected: random weights)" if random else "FAIL")
+            verdict = ("pass (not evidence)" if c.passed else "fail (expected)") if random else (
+                "pass" if c.passed else "FAIL")
             print(f"{r.topic}  {verdict:<31} {c.name}\n      threshold {c.threshold}; measured {c.measured}")
         if r.error:
             print(f"{r.topic}  ERROR  {r.error}")
@@ -651,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run = Run(args.weights, pick_device(args.device), args.out, args.size)
     with _environment({models.REQUIRE_WEIGHTS_ENV: "1" if args.weights == "imagenet" else None}):
-        return check(run, args.topics)
+        return run_checks(run, args.topics)
 
 
 @contextlib.contextmanager
@@ -671,7 +665,7 @@ def _environment(values: dict[str, str | None]):
                 os.environ[name] = value
 
 
-def check(run: Run, topics: list[str]) -> int:
+def run_checks(run: Run, topics: list[str]) -> int:
     """Run ``topics``, write ``run.out/index.html`` and print the table; returns the exit status."""
     run.out.mkdir(parents=True, exist_ok=True)
     for old in (png for t in TOPICS for png in run.out.glob(f"{t}-*.png")):
