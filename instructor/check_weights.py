@@ -634,8 +634,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = [t for t in args.topics if t not in TOPICS]
     if unknown:
         parser.error(f"unknown topic(s) {', '.join(unknown)}; choose from {' '.join(TOPICS)}")
-    if args.size is not None and args.size < 32:
-        parser.error("--size must be at least 32 pixels")
+    if args.size is not None and args.size < 64:
+        parser.error("--size must be at least 64 pixels (DeepDream's smallest octave is size/2.7)")
     return args
 
 

@@ -25,7 +25,7 @@ def test_random_run_writes_a_labelled_report(tmp_path, capsys):
         assert f"<th>{column}</th>" in header
     rows = re.findall(r"<tr><td>(\d\d)</td>", page)
     assert rows.count("03") == 2 and rows.count("05") == 1, rows
-    assert "error" not in re.findall(r'<td class="(\w+)"', page)
+    assert set(re.findall(r'<td class="(\w+)">', page)) == {"na"}, "with random weights no check counts as pass or fail"
     pictures = re.findall(r'<img src="([^"]+)"', page)
     assert {"03-fgsm.png", "03-targeted.png", "05-dream.png"} <= set(pictures)
     assert all((out / p).is_file() and (out / p).stat().st_size > 1000 for p in pictures)
@@ -46,6 +46,36 @@ def test_missing_imagenet_weights_give_one_clear_error(tmp_path):
     assert "squeezenet1_1-" in done.stderr and "vgg19-" in done.stderr, "each missing file is named"
     assert str(tmp_path / "empty-torch-home") in done.stderr
     assert not (tmp_path / "report" / "index.html").exists()
+
+
+def test_imagenet_path_runs_on_cached_weights_and_reports_pass_or_fail(tmp_path, monkeypatch):
+    """A seeded state dict stands in for SqueezeNet's ImageNet file (its enum's URL points at it):
+    the imagenet path loads it from the cache, and the table says pass/FAIL, not 'random'."""
+    import hashlib
+
+    import torch
+    import torchvision.models as tvm
+
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("KIT_ALLOW_RANDOM_WEIGHTS", "1")     # must not turn into a silent fallback
+    torch.manual_seed(7)
+    staged = hub / "staged.pth"
+    torch.save(tvm.squeezenet1_1(weights=None).state_dict(), staged)
+    path = hub / f"squeezenet1_1-{hashlib.sha256(staged.read_bytes()).hexdigest()[:8]}.pth"
+    staged.rename(path)
+    enum = tvm.SqueezeNet1_1_Weights.IMAGENET1K_V1
+    monkeypatch.setattr(enum.value, "url", f"https://download.invalid/models/{path.name}")
+
+    out = tmp_path / "report"
+    status = cw.main(["--topics", "03", "--out", str(out)])
+    page = (out / "index.html").read_text(encoding="utf-8")
+    cells = re.findall(r'<td class="(\w+)">', page)
+    assert status == (0 if set(cells) == {"pass"} else 1)
+    assert cells and set(cells) <= {"pass", "fail"}, "imagenet mode marks each check pass or FAIL"
+    assert "RANDOM WEIGHTS" not in page and "SqueezeNet1_1_Weights.IMAGENET1K_V1" in page
+    assert os.environ.get("KIT_REQUIRE_WEIGHTS") is None, "the run leaves the environment as it found it"
 
 
 def _report(passed: bool, error: str = "") -> cw.TopicReport:
