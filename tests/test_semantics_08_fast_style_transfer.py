@@ -104,3 +104,31 @@ def test_feed_forward_is_faster_than_optimising_the_same_loss(ns, extractor):
     result = optimize_image(objective, photo.clone(), steps=3, optimizer="lbfgs", progress=False)
     assert result.evaluations >= 3
     assert result.best_loss < result.history["total"][0]
+
+
+def test_training_in_the_reference_units_lowers_the_loss_on_a_held_out_photo(ns, extractor):
+    """The notebook's set-up: value_range 255 (PyTorch's example's units), chelsea never trained on."""
+    from helpers import references
+
+    style = images.load_image("ihc", size=64)
+    loss = fast_style.PerceptualLoss(extractor, style, gram_fn=ns["normalized_gram"],
+                                     content_fn=ns["feature_reconstruction_loss"],
+                                     style_fn=ns["style_reconstruction_loss"], content_weight=1e5, style_weight=3e9,
+                                     layer_weights=references.value("08", "style layer weights w_j"))
+    photos = fast_style.PhotoStream([n for n in images.samples("content") if n != "chelsea"], 32)
+    held_out = images.load_image("chelsea", size=48)
+    objective = loss.for_image(held_out)
+    torch.manual_seed(0)
+    net = TransformerNet(value_range=fast_style.TRAINING_VALUE_RANGE)
+
+    def evaluate():
+        with torch.no_grad():
+            return sum(objective(net.eval()(held_out)).values()).item()
+
+    before = evaluate()
+    fast_style.train_transformer(net, loss, photos, steps=30, batch_size=2, seed=0, progress=False)
+    after = evaluate()
+    # Measured: 4.8e4 → 1.5e4 (ratio 0.31) in 30 steps; asserted < 0.6. The network starts
+    # near black (its raw output ÷ 255) and brightens step by step.
+    print(f"held-out loss {before:.3g} → {after:.3g} (ratio {after / before:.3f})")
+    assert after < 0.6 * before, (before, after)
