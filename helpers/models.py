@@ -222,7 +222,12 @@ def _normalize_filters(body: nn.Module, model: ImageModel, resolved, pooling: st
     if deeper:
         raise ValueError(f"normalize_filters rescales the convolutional part only; {', '.join(deeper)} "
                          "would see rescaled inputs. Ask for conv/relu/pool layers, or drop normalize_filters.")
-    means = filter_norm.filter_means(model.net.features, model.name, model.normalize, pooling=pooling, size=size)
+    rare = filter_norm.OFFLINE_RARE_FRACTION if model.random_weights else filter_norm.RARE_FRACTION
+    if model.random_weights:
+        filter_norm.log.warning("random weights: filters whose calibration mean is below %g of their layer's "
+                                "median are left unscaled (offline setting, see helpers.filter_norm)", rare)
+    means = filter_norm.filter_means(model.net.features, model.name, model.normalize, pooling=pooling, size=size,
+                                     rare_fraction=rare)
     filter_norm.rescale_(body, [f"features.{i}" for i in means.conv_indices], means.scales)
     dead = sum(means.dead)
     if dead:

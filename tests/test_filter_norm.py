@@ -50,7 +50,7 @@ def test_every_filter_has_mean_activation_one_on_the_calibration_set(seed):
     assert len(measured.means) == 16
     for name, original, dead in zip(VGG19_RELUS, measured.means, measured.dead):
         means = features[name].double().mean(dim=(0, 2, 3))
-        firing = original >= filter_norm.RARE_FRACTION * original[original > 0].median()
+        firing = original >= measured.rare_fraction * original[original > 0].median()
         assert int((~firing).sum()) == dead, name
         assert torch.allclose(means[firing], torch.ones_like(means[firing]), rtol=1e-4, atol=0), \
             f"{name}: means from {float(means[firing].min())} to {float(means[firing].max())}"
@@ -81,7 +81,7 @@ def test_each_layer_is_the_original_divided_per_channel_by_a_positive_constant(s
         factor = torch.nan_to_num(per_channel, nan=1.0).view(1, -1, 1, 1)
         scale = y.abs().amax(dim=(0, 2, 3), keepdim=True).clamp_min(1e-30)
         error = ((x * factor - y).abs() / scale).amax()
-        assert error < 1e-4, f"{name}: features differ from a per-channel rescaling by {float(error):.2g}"
+        assert error < 1e-3, f"{name}: features differ from a per-channel rescaling by {float(error):.2g}"
 
 
 def test_conv4_2_keeps_its_negative_values_after_rescaling():
