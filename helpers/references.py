@@ -83,7 +83,8 @@ STYLE_TRANSFER = [
             "vgg_conv.pth: Caffe VGG-19 normalised on ImageNet",
             "the kit rescales torchvision's VGG-19 the same way on its bundled calibration images "
             "(helpers.filter_norm); mean activations 1 make the same β mean the same for any weights"),
-    Default("07", "image size (gpu profile)", 512, _GATYS_CODE, "img_size = 512", "unchanged (pixels)"),
+    Default("07", "image size (gpu profile)", 512, _GATYS_CODE, "img_size = 512 (transforms.Scale: the shorter side)",
+            "512 px, but on the longer side (the kit's one size rule), so a 4:3 photo has 3/4 of the pixels"),
     Default("07", "L-BFGS iterations (gpu profile)", 500, _GATYS_CODE, "max_iter = 500", "unchanged"),
     Default("06", "texture layers and weights", "conv1_1, pool1, pool2, pool3, pool4; equal w_l = 1/5",
             "Gatys et al. 2015 (texture synthesis, NIPS), §3",
