@@ -332,23 +332,36 @@ class ClipSmallValues(Transform):
         return _reset_smallest(image, norms, self.percentile, self.neutral)
 
 
+#: ``contribution_rule(image [1,3,H,W], grad [1,3,H,W], percentile, fill) -> image [1,3,H,W]``:
+#: sets the pixels that contribute least to the objective to ``fill``.
+ContributionRule = Callable[[Tensor, Tensor, float, "float | Tensor"], Tensor]
+
+
 class ClipSmallContributions(Transform):
-    """Reset the ``percentile`` % of pixels that contribute least to the objective.
+    """Reset the pixels that contribute least to the objective to the neutral value.
 
     Yosinski et al. 2015, Sec. 3, "clipping pixels with small contribution" (θ_c_pct).
-    Setting pixel ``p`` to neutral changes the objective by about ``−Σ_c x̃_pc g_pc``
-    (first-order Taylor), with ``x̃ = x − neutral`` and ``g`` the gradient of the
-    objective with respect to the image. The contribution is the absolute value of
-    that channel sum, ``|Σ_c x̃_pc · g_pc|``, so pixels that matter in either
-    direction are kept; the ``floor(percentile/100 · H·W)`` smallest are set to
-    ``neutral``. Needs the gradient: call as ``t(image, grad)`` or
-    ``t(image, grad=grad)``, both ``[B, 3, H, W]``. The sign of ``grad`` is irrelevant.
+    Their image is mean-subtracted, so their zero is the neutral colour: setting pixel
+    ``p`` to neutral changes the objective by about ``−Σ_c x̃_pc g_pc`` (first-order
+    Taylor), with ``x̃ = x − neutral`` and ``g`` the gradient of the objective with
+    respect to the image. Which pixels count as small, and what they become, is
+    ``contribution_rule(image, grad, percentile, fill)`` (notebook 02's
+    ``clip_small_contributions``): this transform hands it the *centred* image ``x̃``
+    and ``fill = 0``, one image of the batch at a time, and adds ``neutral`` back to the
+    result, so reset pixels become ``neutral`` and the rule's contributions are
+    Yosinski's ``|Σ_c x̃_pc · g_pc|``. Needs the gradient: call as ``t(image, grad)`` or
+    ``t(image, grad=grad)``, both ``[B, 3, H, W]``.
     """
 
     needs_grad = True
 
-    def __init__(self, percentile: float, neutral: float | Sequence[float] = NEUTRAL):
+    def __init__(self, percentile: float, contribution_rule: ContributionRule,
+                 neutral: float | Sequence[float] = NEUTRAL):
         self.percentile = _check_percentile(percentile)
+        if not callable(contribution_rule):
+            raise TypeError("contribution_rule must be a function (image, grad, percentile, fill) -> image, "
+                            f"got {type(contribution_rule).__name__}")
+        self.contribution_rule = contribution_rule
         self.neutral = neutral
 
     def __call__(self, image, grad=None, *, step=None):
@@ -359,9 +372,18 @@ class ClipSmallContributions(Transform):
             raise ValueError("ClipSmallContributions needs the gradient: call it as t(image, grad)")
         if grad.shape != image.shape:
             raise ValueError(f"grad shape {tuple(grad.shape)} does not match image shape {tuple(image.shape)}")
-        centred = image - _neutral_like(self.neutral, image)
-        contribution = (centred * grad.to(image.dtype)).sum(dim=1).abs()
-        return _reset_smallest(image, contribution, self.percentile, self.neutral)
+        neutral = _neutral_like(self.neutral, image)
+        centred = image - neutral
+        grad = grad.to(image.dtype)
+        out = []
+        for b in range(image.shape[0]):
+            clipped = self.contribution_rule(centred[b:b + 1], grad[b:b + 1], self.percentile, 0.0)
+            if not isinstance(clipped, Tensor) or clipped.shape != centred[b:b + 1].shape:
+                got = tuple(clipped.shape) if isinstance(clipped, Tensor) else type(clipped).__name__
+                raise ValueError(f"contribution_rule must return an image of shape {tuple(centred[b:b + 1].shape)}, "
+                                 f"got {got}")
+            out.append(clipped.to(image.dtype))
+        return torch.cat(out) + neutral
 
 
 class L2Decay(Transform):
@@ -439,13 +461,16 @@ class YosinskiPreset:
         return self.blur_sigma * float(image_size) / YOSINSKI_INPUT_SIZE
 
     def post_step(self, neutral: float | Sequence[float] = NEUTRAL,
-                  image_size: int = YOSINSKI_INPUT_SIZE) -> list[Transform]:
+                  image_size: int = YOSINSKI_INPUT_SIZE,
+                  contribution_rule: ContributionRule | None = None) -> list[Transform]:
         """The regularisers of this row in the order the authors' code applies them:
         decay, blur, small-norm clipping, small-contribution clipping. Disabled ones are left out.
 
         ``neutral`` is the centre of decay and clipping (default: the ImageNet mean colour,
         where the paper's zero lies); ``image_size`` (pixels) scales the blur width
-        (:meth:`blur_sigma_at`); the default 227 keeps the table's value."""
+        (:meth:`blur_sigma_at`); the default 227 keeps the table's value.
+        ``contribution_rule`` is the rule of :class:`ClipSmallContributions`, needed only
+        by rows that clip small contributions (``contribution_sparse``)."""
         out: list[Transform] = []
         if self.decay:
             out.append(L2Decay(self.decay, neutral))
@@ -454,7 +479,10 @@ class YosinskiPreset:
         if self.norm_percentile:
             out.append(ClipSmallValues(self.norm_percentile, neutral))
         if self.contribution_percentile:
-            out.append(ClipSmallContributions(self.contribution_percentile, neutral))
+            if contribution_rule is None:
+                raise ValueError(f"preset {self.name!r} clips small contributions: pass "
+                                 "contribution_rule=clip_small_contributions (your function from notebook 02)")
+            out.append(ClipSmallContributions(self.contribution_percentile, contribution_rule, neutral))
         return out
 
 

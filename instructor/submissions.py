@@ -50,6 +50,9 @@ MISTAKES: dict[str, list[Mistake]] = {
     "01": [
         Mistake("conv_output_size", "ignores dilation",
                 "dilation * (kernel_size - 1)", "(kernel_size - 1)"),
+        Mistake("receptive_field", "updates the jump before the size",
+                "size = size + (kernel_size - 1) * dilation * jump\n        jump = jump * stride",
+                "jump = jump * stride\n        size = size + (kernel_size - 1) * dilation * jump"),
         Mistake("nearest_neighbours", "dot product instead of cosine similarity",
                 "q = F.normalize(queries, dim=1)\n    d = F.normalize(database, dim=1)",
                 "q = queries\n    d = database"),
@@ -57,8 +60,12 @@ MISTAKES: dict[str, list[Mistake]] = {
     "02": [
         Mistake("saliency_map", "signed gradient instead of its absolute value",
                 "grad.abs().amax(dim=1)", "grad.amax(dim=1)"),
+        Mistake("guided_relu_backward", "the deconvnet rule: drops the [inputs > 0] gate",
+                "keep = (inputs > 0) & (grad_output > 0)", "keep = grad_output > 0"),
         Mistake("class_visualization_step", "adds the L2 penalty instead of subtracting it",
                 "- l2_reg * (x - c).pow(2).sum()", "+ l2_reg * (x - c).pow(2).sum()"),
+        Mistake("clip_small_contributions", "signed contribution instead of its absolute value",
+                ".sum(dim=1, keepdim=True).abs()", ".sum(dim=1, keepdim=True)"),
     ],
     "03": [
         Mistake("fgsm", "steps against the gradient (the wrong way)",
@@ -276,8 +283,11 @@ HOSTILE = {
     "infinite_loop": (["conv_output_size"], "the looping cell times out and scores 0; the rest is graded"),
     "huge_output": ([], "output is cut down; marks unaffected"),
     "tampered_tests": (["conv_output_size"], "edited test cells are restored, deleted ones re-added"),
-    "os_exit": (["conv_output_size", "nearest_neighbours"], "the kernel dies: the notebook scores 0, the feedback says why"),
-    "setup_error": (["conv_output_size", "nearest_neighbours"], "every test fails; the feedback shows the set-up cell's error"),
+    "os_exit": (["conv_output_size", "receptive_field", "nearest_neighbours"],
+                "the kernel dies: the notebook scores 0, the feedback says why"),
+    # receptive_field and its tests use plain Python only, so they pass without the set-up's imports.
+    "setup_error": (["conv_output_size", "nearest_neighbours"],
+                    "the tests that need the set-up's imports fail; the feedback shows the set-up cell's error"),
     "snoop": ([], "the search finds no hidden tests"),
 }
 

@@ -131,20 +131,56 @@ def test_clip_small_values_zero_percentile_is_identity(image):
         ClipSmallValues(101)
 
 
-def test_clip_small_contributions_uses_abs_of_channel_sum():
+def contribution_rule(image, grad, percentile, fill):
+    """Yosinski et al. 2015's small-contribution clipping, written here (the kit holds no copy):
+    pixels with |Σ_c image·grad| below the percentile-th quantile become ``fill``."""
+    c = (image * grad).sum(dim=1, keepdim=True).abs()
+    fill = torch.as_tensor(fill, dtype=image.dtype)
+    fill = fill.view(1, -1, 1, 1) if fill.dim() == 1 else fill
+    return torch.where(c < torch.quantile(c.flatten(), percentile / 100), fill, image)
+
+
+def test_clip_small_contributions_centres_the_image_and_resets_to_neutral():
     x = torch.full((1, 3, 1, 4), 0.5)
     x[0, :, 0, :] += torch.tensor([[0.1, 0.2, 0.3, 0.4]]).expand(3, 4)
     grad = torch.ones_like(x)
     grad[0, 0, 0, 3] = -10.0  # pixel 3: large contribution, negative sign
-    clip = ClipSmallContributions(50, neutral=0.5)
+    clip = ClipSmallContributions(50, contribution_rule, neutral=0.5)
     out = clip(x, grad)
-    # contributions |Σ_c (x-0.5)·g| = 0.3, 0.6, 0.9, |0.4·(-10+2)| = 3.2 → pixels 0 and 1 reset
-    assert torch.equal(out[0, :, 0, :2], torch.full((3, 2), 0.5))
-    assert torch.equal(out[0, :, 0, 2:], x[0, :, 0, 2:])
+    # contributions |Σ_c (x-0.5)·g| = 0.3, 0.6, 0.9, |0.4·(-10+2)| = 3.2; the median is 0.75 → pixels 0 and 1 reset
+    assert torch.allclose(out[0, :, 0, :2], torch.full((3, 2), 0.5), atol=1e-7)
+    assert torch.allclose(out[0, :, 0, 2:], x[0, :, 0, 2:], atol=1e-7)
     assert torch.equal(clip(x, -grad), out)  # the sign of the gradient does not matter
     assert torch.equal(clip(x, grad=grad), out)
     with pytest.raises(ValueError, match="gradient"):
         clip(x)
+
+
+def test_clip_small_contributions_calls_the_rule_per_image_with_centred_input(image):
+    seen = []
+
+    def recording_rule(img, grad, percentile, fill):
+        seen.append((img.clone(), grad.clone(), percentile, fill))
+        return torch.zeros_like(img)
+
+    grad = torch.randn(image.shape, generator=torch.Generator().manual_seed(1))
+    out = ClipSmallContributions(90, recording_rule)(image, grad)
+    neutral = torch.tensor(NEUTRAL).view(1, 3, 1, 1)
+    assert len(seen) == image.shape[0]
+    for b, (img, g, pct, fill) in enumerate(seen):
+        assert img.shape == (1, 3, 20, 24)
+        assert torch.allclose(img, image[b:b + 1] - neutral)
+        assert torch.equal(g, grad[b:b + 1]) and pct == 90 and fill == 0.0
+    assert torch.allclose(out, neutral.expand_as(image))  # the rule's 0 is the neutral colour
+
+
+def test_clip_small_contributions_needs_a_rule_of_the_right_shape(image):
+    with pytest.raises(TypeError, match="contribution_rule"):
+        ClipSmallContributions(90, None)
+    bad = ClipSmallContributions(90, lambda img, grad, pct, fill: img[:, :1])
+    with pytest.raises(ValueError, match="shape"):
+        bad(image, torch.ones_like(image))
+    assert torch.equal(ClipSmallContributions(0, contribution_rule)(image, None), image)
 
 
 def test_l2_decay_shrinks_towards_neutral_by_the_factor(image):
@@ -202,5 +238,8 @@ def test_yosinski_presets_are_table_1():
     ]
     smooth = YOSINSKI_PRESETS["smooth_blur"]
     assert [type(t) for t in smooth.post_step()] == [L2Decay, GaussianBlur]
-    assert [type(t) for t in YOSINSKI_PRESETS["contribution_sparse"].post_step()] == [GaussianBlur, ClipSmallContributions]
+    sparse = YOSINSKI_PRESETS["contribution_sparse"]
+    assert [type(t) for t in sparse.post_step(contribution_rule=contribution_rule)] == [GaussianBlur, ClipSmallContributions]
+    with pytest.raises(ValueError, match="contribution_rule"):
+        sparse.post_step()
     assert math.isclose(smooth.pixel_learning_rate, 100.0 / 255**2)
