@@ -1,10 +1,13 @@
 """An architecture as a table: layer, kind, kernel/stride/padding, output shape, parameters, receptive field.
 
-The receptive field of a unit is computed with the usual recurrence over the layers in
-order (``r ← r + (k − 1)·d·j``, ``j ← j·s``, with ``r = j = 1`` at the input), which is
-exact for networks without parallel branches (AlexNet, VGG, SqueezeNet, whose 1×1 and
-3×3 expand branches add at most the 3×3's growth). For GoogLeNet's multi-branch blocks it
-is left empty. Fully connected layers see the whole image.
+The receptive field of a unit is *measured*, not derived: the convolutions and poolings of
+the network's ``features`` are copied into a one-channel network with positive averaging
+kernels of the same size, stride, padding and dilation, and the gradient of the centre
+unit of each layer with respect to a large input is non-zero exactly on the input window
+that unit sees. Its width is the column (cut at the image size). It exists for plain
+chains of convolutions and poolings (AlexNet, VGG, the toy network); for networks with
+parallel branches (GoogLeNet, SqueezeNet) it is left empty. Fully connected layers see the
+whole image. Notebook 01's exercise derives the same numbers with a recurrence.
 """
 from __future__ import annotations
 
@@ -75,7 +78,8 @@ def summarize(model: ImageModel | str, input_size: int = 224) -> list[LayerInfo]
     for name, layer in table.items():
         module = _module(model.net, layer.node)
         conv_like = isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d))
-        rf = rf_by_leaf.get(layer.node)
+        after_features = rf_by_leaf and not layer.node.startswith("features.")   # the classifier sees it all
+        rf = input_size if after_features else rf_by_leaf.get(layer.node)
         if rf is None and layer.kind == "block":
             rf = max((v for k, v in rf_by_leaf.items() if k.startswith(layer.node + ".")), default=None)
         rows.append(LayerInfo(
@@ -91,21 +95,32 @@ def summarize(model: ImageModel | str, input_size: int = 224) -> list[LayerInfo]
 
 
 def _receptive_fields(net: nn.Module, input_size: int) -> dict[str, int | None]:
-    """Receptive field after each leaf module, walking leaves in registration order."""
-    if any(type(m).__name__ == "Inception" for m in net.modules()):
+    """Measured receptive field (pixels, at most ``input_size``) after each module of ``net.features``."""
+    from helpers.patches import layer_geometry
+
+    features = getattr(net, "features", None)
+    if not isinstance(features, nn.Sequential):
         return {}
-    rf, jump, out = 1, 1, {}
-    for path, module in net.named_modules():
-        if isinstance(module, nn.Linear) or (isinstance(module, nn.AdaptiveAvgPool2d)
-                                             and _pair0(module.output_size) == 1):
-            rf = input_size  # every later unit sees the whole image
-        elif isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
-            k, s = _pair0(module.kernel_size), _pair0(module.stride)
-            d = _pair0(getattr(module, "dilation", 1))
-            rf, jump = rf + (k - 1) * d * jump, jump * s
-        if not list(module.children()):
-            out[path] = min(rf, input_size)
-    return out
+    try:
+        geometry = [layer_geometry(m) for m in features]
+    except ValueError:          # a block of branches: no single window
+        return {}
+    side = max(2 * input_size, 512)      # large enough that the centre unit's window is not cut
+    probe = torch.zeros(1, 1, side, side, dtype=torch.float64, requires_grad=True)
+    x, outputs = probe, []
+    for g in geometry:
+        if g is not None:
+            k, s, p, d = g
+            kernel = torch.full((1, 1, k, k), 1.0 / (k * k), dtype=torch.float64)
+            x = torch.nn.functional.conv2d(x, kernel, stride=s, padding=p, dilation=d)
+        outputs.append(x)
+    sizes = {}
+    for i, out in enumerate(outputs):
+        centre = out[0, 0, out.shape[2] // 2, out.shape[3] // 2]
+        grad, = torch.autograd.grad(centre, probe, retain_graph=True)
+        rows = grad[0, 0].abs().sum(dim=1).nonzero()
+        sizes[f"features.{i}"] = min(int(rows.max() - rows.min()) + 1, input_size)
+    return sizes
 
 
 class SummaryTable:
