@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     p.add_argument("--style", default="ihc")
     args = p.parse_args(argv)
     ns = solution_namespace("07_style_transfer")
-    losses = {"content_loss": ns["content_loss"], "style_loss": ns["style_loss"]}
+    losses = {"content_loss": ns["content_loss"], "style_loss": ns["texture_loss"]}
     plain = FeatureExtractor("vgg19", [CONTENT_LAYER] + STYLE_LAYERS, weights=args.weights, pooling="avg")
     normed = FeatureExtractor("vgg19", [CONTENT_LAYER] + STYLE_LAYERS, weights=args.weights, pooling="avg",
                               normalize_filters=True)

@@ -63,7 +63,7 @@ class Problem:
         from instructor.answers import solution_namespace
 
         ns = solution_namespace("07_style_transfer")
-        self.content_loss, self.style_loss = ns["content_loss"], ns["style_loss"]
+        self.content_loss, self.style_loss = ns["content_loss"], ns["texture_loss"]
         self.model = models.load_model("vgg19", "random", seed=seed)
         self.evaluator = models.FeatureExtractor(self.model, LAYERS, pooling="avg")
         self.content = images.load_image(content, size=size)

@@ -93,12 +93,10 @@ MISTAKES: dict[str, list[Mistake]] = {
                 "(4 * n ** 2 * (h * w) ** 2)", "(n ** 2 * (h * w) ** 2)"),
     ],
     "07": [
-        Mistake("content_loss", "without the 0.5",
-                "0.5 * (features - target).pow(2).sum()", "(features - target).pow(2).sum()"),
-        Mistake("style_loss", "without the 1/4",
-                "(4 * n ** 2 * (h * w) ** 2)", "(n ** 2 * (h * w) ** 2)"),
-        Mistake("tv_loss", "absolute differences instead of squares (TV without the square)",
-                "dy.pow(2).sum() + dx.pow(2).sum()", "dy.abs().sum() + dx.abs().sum()"),
+        Mistake("content_loss", "summed over the whole batch instead of per image, averaged",
+                "squared.reshape(squared.shape[0], -1).sum(dim=1).mean()", "squared.sum()"),
+        Mistake("tv_loss", "summed over the batch instead of averaged",
+                "return (dy + dx).mean()", "return (dy + dx).sum()"),
     ],
     "08": [
         # Notebook 08 checks style_reconstruction_loss with a reference Gram (no double penalty).
@@ -168,7 +166,11 @@ def solution_sources(topic: str, solutions: Path = SOLUTIONS) -> dict[str, str]:
 
 
 def graded_functions(topic: str, solutions: Path = SOLUTIONS) -> dict[str, list[str]]:
-    """``{solution grade_id: [grade_ids of the test cells after it]}`` in notebook order."""
+    """``{solution grade_id: [grade_ids of the test cells after it]}`` in notebook order.
+
+    A solution cell with no test cell after it (a "bring your own" cell that is graded in
+    another notebook) is not a graded function and is left out.
+    """
     nb = json.loads(notebook_path(solutions / topic).read_text(encoding="utf-8"))
     out: dict[str, list[str]] = {}
     current = None
@@ -179,7 +181,7 @@ def graded_functions(topic: str, solutions: Path = SOLUTIONS) -> dict[str, list[
             out.setdefault(current, [])
         elif meta.get("grade") and current is not None:
             out[current].append(meta["grade_id"])
-    return out
+    return {function: tests for function, tests in out.items() if tests}
 
 
 def _load_release(topic: str, release: Path) -> tuple[str, dict]:

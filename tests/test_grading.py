@@ -183,7 +183,7 @@ def test_csv_gradebook_and_summary_agree(graded):
             assert by_key[(student, topic)] == pytest.approx(total), (student, topic)
     with (out / "exercises.csv").open() as fh:
         ex_rows = list(csv.DictReader(fh))
-    assert {(r["student"], r["exercise"]) for r in ex_rows if r["topic"] == T07} >= {("perfect", "style_loss")}
+    assert {(r["student"], r["exercise"]) for r in ex_rows if r["topic"] == T07} >= {("perfect", "content_loss"), ("perfect", "tv_loss")}
     assert {r["problems"] for r in ex_rows if r["student"] == "hostile-setup-error"} != {""}
     summary = (out / "summary.txt").read_text()
     assert all(student in summary for student in expected) and "tv_loss" in summary

@@ -342,7 +342,7 @@ def _authors_total(content_feats, content_target, style_feats, style_feats_targe
 
 
 def _kit_terms(answers07, content_feats, content_target, style_feats, style_feats_target):
-    """Notebook 07's objective: α·(2/(N·M))·content_loss + β·style_loss with the table's weights."""
+    """Notebook 07's objective: α·(2/(N·M))·content_loss + β·texture_loss with the table's weights."""
     def gram(f):
         flat = f.reshape(f.shape[0], f.shape[1], -1)
         return flat @ flat.transpose(1, 2)
@@ -350,7 +350,7 @@ def _kit_terms(answers07, content_feats, content_target, style_feats, style_feat
     beta = references.value("07", "style weight β")
     content = alpha * references.per_element_content(
         answers07["content_loss"](content_feats, content_target), content_feats)
-    style = beta * answers07["style_loss"](style_feats, [gram(s) for s in style_feats_target],
+    style = beta * answers07["texture_loss"](style_feats, [gram(s) for s in style_feats_target],
                                            references.gatys_layer_weights())
     return content, style
 

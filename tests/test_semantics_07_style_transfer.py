@@ -22,7 +22,7 @@ def _gram(f):
 
 
 def test_transfer_lowers_the_total_loss_and_stays_in_range(answers):
-    content_loss, style_loss, tv_loss = answers["content_loss"], answers["style_loss"], answers["tv_loss"]
+    content_loss, style_loss, tv_loss = answers["content_loss"], answers["texture_loss"], answers["tv_loss"]
     extractor = FeatureExtractor("vgg19", ["relu2_2"] + STYLE_LAYERS, weights="random", pooling="avg")
     content = images.load_image("chelsea", size=48)
     style = images.load_image("ihc", size=48)
@@ -45,7 +45,7 @@ def test_transfer_lowers_the_total_loss_and_stays_in_range(answers):
 
 
 def test_style_loss_is_zero_at_the_style_image_and_grows_with_distance(answers):
-    style_loss = answers["style_loss"]
+    style_loss = answers["texture_loss"]
     extractor = FeatureExtractor("vgg19", STYLE_LAYERS, weights="random", pooling="avg")
     style = images.load_image("ihc", size=40)
     with torch.no_grad():

@@ -32,7 +32,7 @@ def test_johnson_style_term_is_four_times_gatys_E_l(ns, gatys):
         f = torch.rand(*shape, generator=g, dtype=torch.float64)
         s = torch.rand(1, *shape[1:], generator=g, dtype=torch.float64)
         johnson = ns["style_reconstruction_loss"]([f], [ns["normalized_gram"](s)])
-        e_l = gatys["style_loss"]([f], [torch.einsum("bchw,bdhw->bcd", s, s)], [1.0])
+        e_l = gatys["texture_loss"]([f], [torch.einsum("bchw,bdhw->bcd", s, s)], [1.0])
         torch.testing.assert_close(johnson, 4 * e_l, rtol=1e-10, atol=1e-14)
 
 
