@@ -97,6 +97,9 @@ MISTAKES: dict[str, list[Mistake]] = {
                 "squared.reshape(squared.shape[0], -1).sum(dim=1).mean()", "squared.sum()"),
         Mistake("tv_loss", "summed over the batch instead of averaged",
                 "return (dy + dx).mean()", "return (dy + dx).sum()"),
+        Mistake("masked_gram_matrix", "the mask multiplies one factor only: (F ⊙ m) Fᵀ",
+                "return flat @ flat.transpose(1, 2)",
+                "return flat @ features.reshape(flat.shape).transpose(1, 2)"),
     ],
     "08": [
         # Notebook 08 checks style_reconstruction_loss with a reference Gram (no double penalty).
