@@ -1,4 +1,4 @@
-"""The student bundle (``python -m helpers release --bundle``): complete, answer-free, installable."""
+"""The student bundle (``python -m instructor release --bundle``): complete, answer-free, installable."""
 from __future__ import annotations
 
 import json
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import bundle
-from helpers.coursedir import REPO, SOLUTIONS
+from instructor import bundle
+from instructor.coursedir import REPO, SOLUTIONS
 
 NAME = f"{bundle.project_name()}-student"
 
