@@ -64,6 +64,10 @@ DEFAULT_OUT = REPO / "build" / "grading"
 
 WORKER_CONFIG = '''# Written by instructor.grading for one throw-away grading course.
 c = get_config()  # noqa: F821
+import importlib.util
+import sys
+if importlib.util.find_spec("instructor") is None:  # a checkout used without installing it
+    sys.path.insert(0, {repo!r})
 c.OverwriteCells.add_missing_cells = True
 from nbgrader.converters.autograde import Autograde
 from nbgrader.converters.generate_feedback import GenerateFeedback
@@ -122,7 +126,7 @@ def grade_student(job: StudentJob) -> StudentResult:
             tempfile.TemporaryDirectory(prefix="kit-gradebook-") as db_dir:
         root, db = Path(course_dir), Path(db_dir) / "gradebook.db"
         db.write_bytes(job.template_db)
-        (root / "nbgrader_config.py").write_text(WORKER_CONFIG, encoding="utf-8")
+        (root / "nbgrader_config.py").write_text(WORKER_CONFIG.format(repo=str(REPO)), encoding="utf-8")
         course = Course(root, timeout=job.timeout, db_path=db)
         for topic, notebooks in job.notebooks.items():
             folder = root / "submitted" / job.student / topic
