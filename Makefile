@@ -1,5 +1,5 @@
 # Thin wrappers: every target installs what it needs into $(VENV), then calls
-# `python -m helpers ...` or pytest. Works with GNU make 3.81 (macOS) and newer.
+# `python -m instructor ...` or pytest. Works with GNU make 3.81 (macOS) and newer.
 #
 #   make demo                      run every solution notebook, write build/demo/index.html
 #   make demo TOPIC=07             one topic only (several: TOPIC="03 07")
@@ -74,7 +74,7 @@ $(LAB_STAMP): $(STAMP)
 	@touch $@
 
 demo: $(STAMP)
-	$(VENV_PYTHON) -m helpers demo $(demo_flags)
+	$(VENV_PYTHON) -m instructor demo $(demo_flags)
 
 test: $(STAMP)
 	$(VENV_PYTHON) -m pytest -q $(PYTEST_ARGS)
@@ -87,14 +87,14 @@ lab: $(LAB_STAMP)
 	$(VENV_PYTHON) -m jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(LAB_ARGS)
 
 release: $(STAMP)
-	$(VENV_PYTHON) -m helpers release --bundle $(ARGS)
+	$(VENV_PYTHON) -m instructor release --bundle $(ARGS)
 
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "name the submissions: make grade SUBMISSIONS=path/to/submitted (or an LMS .zip)"; exit 1; }
-	$(VENV_PYTHON) -m helpers grade $(SUBMISSIONS) $(grade_flags)
+	$(VENV_PYTHON) -m instructor grade $(SUBMISSIONS) $(grade_flags)
 
 bench: $(STAMP)
 	$(VENV_PYTHON) bench/run.py $(ARGS)
 
 check-weights: $(STAMP)
-	$(VENV_PYTHON) -m instructor.check_weights $(check_flags)
+	$(VENV_PYTHON) -m instructor check-weights $(check_flags)

@@ -16,10 +16,13 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+if str(Path(__file__).resolve().parents[1]) not in sys.path:  # bench/*.py run as scripts
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from instructor.course import repo_root  # noqa: E402
+
+REPO = repo_root()
 RESULTS = Path(os.environ.get("BENCH_RESULTS", REPO / "bench" / "results"))
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 def machine() -> dict:

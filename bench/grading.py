@@ -6,8 +6,8 @@
   submissions, padded with perfect copies) graded with one worker and then with two, the
   speed-up being the ratio of the two wall times measured in the same run.
 
-Submissions come from ``instructor.submissions``; grading is ``helpers.grading.grade``, the
-code behind ``python -m helpers grade`` / ``make grade``.
+Submissions come from ``instructor.submissions``; grading is ``instructor.grading.grade``, the
+code behind ``python -m instructor grade`` / ``make grade``.
 
     python bench/grading.py [--topic 01] [--students 20] [--workers 1 2]
 """
@@ -36,7 +36,7 @@ def _scores(report) -> dict[str, dict[str, list[float]]]:
 
 
 def one_full_submission(tmp: Path) -> dict:
-    from helpers.grading import grade
+    from instructor.grading import grade
     from instructor.submissions import generate
 
     subs = tmp / "full"
@@ -52,7 +52,7 @@ def one_full_submission(tmp: Path) -> dict:
 
 
 def many_submissions(tmp: Path, topic: str, students: int, workers: list[int]) -> dict:
-    from helpers.grading import grade
+    from instructor.grading import grade
     from instructor.submissions import generate
 
     subs = tmp / f"many-{topic}"
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     p.add_argument("--skip-full", action="store_true", help="leave out the one-full-submission run")
     args = p.parse_args(argv)
-    from helpers.coursedir import resolve_topics
+    from instructor.coursedir import resolve_topics
 
     topic = resolve_topics([args.topic])[0]
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:

@@ -14,5 +14,8 @@ display        figures, loss plots, live preview, the random-weights mark
 toydata/toynet the offline classifier on generated pattern images
 deepdream, inversion, guided_backprop, adversarial_training, colour, wei_levoy
                machinery of individual notebooks (never the graded answers)
-demo, release  the gallery runner and the student-release generator (``python -m helpers``)
+doctor         ``python -m helpers doctor``: what this machine offers the kit
+
+Course operations (release, grading, the demo gallery) are not here: they live in the
+course repository's ``instructor`` package and are never shipped to students.
 """

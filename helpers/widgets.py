@@ -17,7 +17,7 @@ or :func:`~helpers.deepdream.dream` callback). The loop ends after the current s
 the panel keeps the best image so far. One run at a time per panel.
 
 Without a live front end — under nbgrader (``NBGRADER_EXECUTION``), headless execution
-(nbclient, papermill, ``python -m helpers demo``: requests that do not allow stdin), or
+(nbclient, papermill, ``python -m instructor demo``: requests that do not allow stdin), or
 without ipywidgets — :meth:`Panel.show` prints one line and returns; nothing is built or
 run. ``KIT_WIDGETS=1`` or ``0`` overrides the detection (e.g. ``1`` for Voilà).
 """

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SOLUTIONS = REPO / "solutions"
+from instructor.course import repo_root
+
+SOLUTIONS = repo_root() / "solutions"
 
 
 def solution_namespace(topic: str, solutions: Path = SOLUTIONS) -> dict:

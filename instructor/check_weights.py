@@ -43,8 +43,9 @@ import torch
 from helpers import images, models, references
 from helpers import weights as weight_files
 from helpers.errors import CorruptWeightsError, WeightsUnavailableError
+from instructor.course import repo_root
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = repo_root()
 DEFAULT_OUT = REPO / "build" / "check-weights"
 SEED = 0
 
@@ -631,7 +632,7 @@ def print_table(reports: list[TopicReport], random: bool) -> None:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m instructor.check_weights",
+        prog="python -m instructor check-weights",
         description="Run each topic's core algorithm with the pretrained weights at a small size and check what "
                     "a trained network must show; writes OUT/index.html.")
     parser.add_argument("--topics", nargs="+", default=list(TOPICS), metavar="NN",

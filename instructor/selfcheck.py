@@ -4,7 +4,7 @@
 
 Generates the submissions of ``instructor.submissions`` for every topic (perfect,
 untouched, hostile, one per mistake; ``--students`` trims or pads the list), grades them
-once per ``--workers`` value with ``helpers.grading``, checks that every student lost
+once per ``--workers`` value with ``instructor.grading``, checks that every student lost
 points in exactly the expected exercises, and prints the marks and the times: one
 student with all topics (serially), then all students per worker count. Exit 1 on any
 unexpected mark. Takes long (tens of minutes on two cores); the test suite runs a
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from helpers import grading
+from instructor import grading
 from instructor import submissions
 
 
@@ -36,7 +36,7 @@ def check(report: grading.Report, expected: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m instructor.selfcheck", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m instructor selfcheck", description=__doc__.split("\n\n")[0])
     parser.add_argument("--students", type=int, help="grade this many generated students (default: all of them)")
     parser.add_argument("--workers", type=int, nargs="+", default=[2], help="worker counts to time (default 2)")
     parser.add_argument("--timeout", type=int, default=grading.DEFAULT_TIMEOUT)

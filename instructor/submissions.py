@@ -26,7 +26,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers.coursedir import RELEASE, SOLUTIONS, resolve_topics
+from instructor.coursedir import RELEASE, SOLUTIONS, resolve_topics
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -218,7 +218,7 @@ def mistakes_for(topic: str) -> list[Mistake]:
 
 def missing_mistakes(solutions: Path = SOLUTIONS) -> list[str]:
     """``"topic/function"`` for every graded function that has no mistake in ``MISTAKES``."""
-    from helpers.coursedir import topics
+    from instructor.coursedir import topics
 
     out = []
     for topic in topics(solutions):
@@ -348,7 +348,7 @@ def generate(out: Path, topics: list[str] | None = None, students: int | None = 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m instructor.submissions", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m instructor submissions", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="folder to write (nbgrader's submitted/ layout)")
     parser.add_argument("--topics", nargs="*", help="topic numbers or names (default: all)")
     parser.add_argument("--students", type=int, help="exactly this many students (extra perfect copies, or fewer)")

@@ -28,9 +28,12 @@ import os
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if __package__ in (None, ""):  # run as a script (torchrun instructor/train_fast_style.py): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from instructor.course import repo_root  # noqa: E402
+
+REPO = repo_root()
 
 TOPIC = "08_fast_style_transfer"
 

@@ -1,20 +1,21 @@
-"""The student bundle (``python -m helpers release --bundle``): complete, answer-free, installable."""
+"""The student bundle (``python -m instructor bundle``): complete, answer-free, installable without `instructor`."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
-import textwrap
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from helpers import bundle
-from helpers.coursedir import REPO, SOLUTIONS
+from instructor import bundle, student_files
+from instructor.coursedir import REPO, SOLUTIONS
 
 NAME = f"{bundle.project_name()}-student"
 
@@ -43,6 +44,7 @@ def test_bundle_holds_what_students_need_and_no_answers(built):
     for topic in (p.name for p in (REPO / "notebooks").iterdir() if p.is_dir()):
         assert any(n.startswith(f"{NAME}/notebooks/{topic}/") and n.endswith(".ipynb") for n in names), topic
     assert not any("__pycache__" in n for n in names)
+    assert not any(n.startswith(f"{NAME}/instructor/") or "/instructor/" in n for n in names)
     bodies = list(_answer_bodies())
     assert len(bodies) >= 15
     for name in names:
@@ -58,7 +60,7 @@ def test_bundle_holds_what_students_need_and_no_answers(built):
 
 def test_a_leak_stops_the_build_and_names_the_file(tmp_path):
     root = tmp_path / "repo"
-    for name in bundle.INCLUDED:
+    for name in (*bundle.INCLUDED, "pyproject.toml"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
     _, _, lines = next(_answer_bodies())
@@ -68,45 +70,99 @@ def test_a_leak_stops_the_build_and_names_the_file(tmp_path):
     assert not (tmp_path / "dist" / f"{NAME}.zip").exists()
 
 
-def test_bundle_installs_and_a_student_notebook_runs_to_its_first_stub(built, tmp_path):
-    """A fresh venv reusing this environment's packages (a .pth line, no download), the
-    bundle pip-installed into it, notebook 01 executed from the unpacked bundle."""
+STUDENT_NEEDS = {"torch", "torchvision", "matplotlib", "ipywidgets", "tqdm", "jupyterlab"}
+COURSE_TOOLS = {"nbgrader", "nbclient", "nbconvert", "dask", "distributed", "playwright", "pytest"}
+
+
+def _names(requirements) -> set[str]:
+    return {re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_student_packaging_installs_helpers_with_the_lecture_dependencies_only(built):
+    zf = zipfile.ZipFile(built)
+    pyproject = tomllib.loads(zf.read(f"{NAME}/pyproject.toml").decode())
+    assert pyproject["tool"]["setuptools"]["packages"] == ["helpers", "helpers._data"]
+    wanted = _names(pyproject["project"]["dependencies"]) | _names(pyproject["project"]["optional-dependencies"]["lab"])
+    assert STUDENT_NEEDS <= wanted and not wanted & COURSE_TOOLS, wanted
+    environment = zf.read(f"{NAME}/environment.yml").decode()
+    conda = {line.strip()[2:] for line in environment.splitlines() if line.startswith("  - ") and ">=" in line}
+    assert _names(c.replace("pytorch", "torch") for c in conda) == wanted
+    assert "      - -e .\n" in environment and not any(tool in environment for tool in COURSE_TOOLS)
+    # Generated, never hand-kept: the same text as the template gives.
+    assert zf.read(f"{NAME}/pyproject.toml").decode() == student_files.student_pyproject()
+    assert environment == student_files.student_environment()
+
+
+# Runs in the bundle's venv: every cell of one notebook in order, in a kernel of this very
+# interpreter, up to the first cell that raises. Prints one JSON line: where it stopped and why.
+RUN_TO_FIRST_STUB = """
+import json, sys
+import nbformat
+from ipykernel.kernelspec import get_kernel_dict
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+class ThisInterpreter(KernelSpecManager):
+    def get_kernel_spec(self, kernel_name):
+        return KernelSpec(**get_kernel_dict())
+
+nb = nbformat.read(sys.argv[1], as_version=4)
+nb.cells.insert(0, nbformat.v4.new_code_cell("import helpers; print(helpers.__file__, end='')"))
+client = NotebookClient(nb, timeout=60, kernel_name="python3", kernel_spec_manager=ThisInterpreter(),
+                        resources={"metadata": {"path": sys.argv[2]}})
+stopped = {"index": None, "error": None}
+try:
+    client.execute()
+except CellExecutionError as exc:
+    index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                 and any(o.get("output_type") == "error" for o in c.get("outputs", [])))
+    stopped = {"index": index - 1, "error": exc.ename}
+stopped["helpers"] = nb.cells[0].outputs[0]["text"]
+print(json.dumps(stopped))
+"""
+
+
+def test_bundle_installs_without_instructor_and_a_notebook_runs_to_its_first_stub(built, tmp_path):
+    """A fresh venv (system site packages, plus this environment's packages through a .pth
+    line: no download), the unpacked bundle pip-installed into it (editable), notebook 01
+    run from the bundle in grading mode up to its first exercise stub."""
     zipfile.ZipFile(built).extractall(tmp_path)
     kit = tmp_path / NAME
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
+    # Only the directory: the course checkout's own editable install (a .pth in it) is not processed.
     Path(site, "reuse-dev-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NBGRADER_EXECUTION")}
-    env.update(KIT_PROFILE="smoke", KIT_ALLOW_RANDOM_WEIGHTS="1", MPLBACKEND="Agg",
+    env.update(KIT_PROFILE="smoke", KIT_ALLOW_RANDOM_WEIGHTS="1", MPLBACKEND="Agg", PIP_NO_INDEX="1",
                PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}")
-    subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(kit)],
-                   check=True, env=env, cwd=tmp_path, capture_output=True)
-    where = subprocess.run([python, "-c", "import helpers; print(helpers.__file__)"], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, check=True).stdout
-    assert where.startswith(site), f"helpers imported from {where}, not from the bundle's install"
-    notebook = next((kit / "notebooks").glob("01_*/*.ipynb"))
-    script = textwrap.dedent(f"""
-        import nbformat, sys
-        from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError
-        nb = nbformat.read({str(notebook)!r}, as_version=4)
-        client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={{"metadata": {{"path": {str(notebook.parent)!r}}}}})
-        try:
-            client.execute()
-        except CellExecutionError as exc:
-            index = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-                         and any(o.get("output_type") == "error" for o in c.get("outputs", [])))
-            print("STOPPED", index, exc.ename, nb.cells[index].metadata.get("nbgrader", {{}}).get("grade_id"))
-        else:
-            print("RAN TO THE END")
-    """)
-    done = subprocess.run([python, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(kit)],
+                          env=env, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    first_stub_test = next(i for i, c in enumerate(json.loads(notebook.read_text())["cells"])
-                           if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
-    assert done.stdout.strip().splitlines()[-1] == \
-        f"STOPPED {first_stub_test} NotImplementedError test_conv_output_size_visible", done.stdout
+
+    def run(*args: str, cwd: Path = tmp_path, **extra) -> subprocess.CompletedProcess:
+        return subprocess.run([str(python), *args], env={**env, **extra}, cwd=cwd, capture_output=True,
+                              text=True, timeout=120)
+
+    where = run("-c", "import helpers; print(helpers.__file__)")
+    assert where.returncode == 0, where.stderr[-2000:]
+    assert Path(where.stdout.strip()).resolve() == (kit / "helpers" / "__init__.py").resolve(), where.stdout
+    missing = run("-c", "import instructor")
+    assert missing.returncode != 0 and "ModuleNotFoundError: No module named 'instructor'" in missing.stderr
+    moved = run("-m", "helpers", "grade")
+    assert moved.returncode == 2 and "python -m instructor grade" in moved.stderr
+
+    notebook = next((kit / "notebooks").glob("01_*/*.ipynb"))
+    done = run("-c", RUN_TO_FIRST_STUB, str(notebook), str(notebook.parent), cwd=notebook.parent,
+               NBGRADER_EXECUTION="1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    stopped = json.loads(done.stdout.strip().splitlines()[-1])
+    cells = json.loads(notebook.read_text())["cells"]
+    first_stub = next(i for i, c in enumerate(cells) if "YOUR CODE HERE" in "".join(c["source"]))
+    first_check = next(i for i, c in enumerate(cells) if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
+    assert first_stub < first_check
+    assert Path(stopped.pop("helpers")).resolve() == (kit / "helpers" / "__init__.py").resolve()
+    assert stopped == {"index": first_check, "error": "NotImplementedError"}, (stopped, done.stderr[-2000:])

@@ -106,6 +106,6 @@ def test_make_target_and_ci_pass_the_options_through(tmp_path):
     (venv / ".installed").touch()  # newer than pyproject.toml: no re-install
     done = subprocess.run(["make", "-n", f"VENV={venv}", "check-weights", "WEIGHTS=random", "TOPIC=02 07"],
                           cwd=REPO, capture_output=True, text=True, check=True)
-    assert f"{venv}/bin/python -m instructor.check_weights --weights random --topics 02 07" in done.stdout
+    assert f"{venv}/bin/python -m instructor check-weights --weights random --topics 02 07" in done.stdout
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
     assert re.search(r"^make check-weights VENV=\S+ WEIGHTS=random", ci, re.M)

@@ -1,17 +1,23 @@
-"""The command line: `python -m helpers …` as users type it."""
+"""The command lines as users type them: `python -m helpers …` (students) and `python -m instructor …`."""
 import dataclasses
 import subprocess
 import sys
 
+import pytest
+
 from helpers import samples as S
-from helpers.cli import main
+from helpers.cli import INSTRUCTOR_COMMANDS, main
+from instructor import cli as instructor_cli
+from instructor.course import repo_root
 
 
 def test_help_lists_every_command(capsys):
     assert main([]) == 0
     out = capsys.readouterr().out
-    for command in ("doctor", "weights", "paintings", "release", "demo"):
+    for command in ("doctor", "weights", "paintings", "styles"):
         assert command in out
+    for command in ("release", "grade", "demo"):
+        assert f"  {command} " not in out
 
 
 def test_unknown_command_is_an_error_with_usage(capsys):
@@ -43,5 +49,26 @@ def test_paintings_prefetch_and_list(monkeypatch, tmp_path, capsys):
 
 
 def test_release_rejects_an_unknown_topic(capsys):
-    assert main(["release", "--check", "99"]) == 2
+    assert instructor_cli.main(["release", "--check", "99"]) == 2
     assert "no topic '99'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", INSTRUCTOR_COMMANDS)
+def test_a_course_operation_in_helpers_names_the_instructor_command(command, capsys):
+    assert main([command, "--help"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"`{command}` is a course operation: use `python -m instructor {command}` in the course repository."]
+
+
+def test_instructor_help_lists_every_course_operation(capsys):
+    assert instructor_cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in INSTRUCTOR_COMMANDS:
+        assert f"  {command} " in out and command in instructor_cli.COMMANDS
+    assert instructor_cli.main(["doctor"]) == 2
+
+
+def test_instructor_module_entry_point_dispatches():
+    proc = subprocess.run([sys.executable, "-m", "instructor", "bundle", "--help"], capture_output=True, text=True,
+                          timeout=120, cwd=repo_root())
+    assert proc.returncode == 0 and "python -m instructor bundle" in proc.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import colab
+from instructor import colab
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(ROOT.glob("solutions/[0-9][0-9]_*/*.ipynb")) + sorted(ROOT.glob("notebooks/[0-9][0-9]_*/*.ipynb"))
@@ -18,13 +18,13 @@ NOTEBOOKS = sorted(ROOT.glob("solutions/[0-9][0-9]_*/*.ipynb")) + sorted(ROOT.gl
 def test_every_notebook_starts_with_the_current_setup_cell(path):
     nb = nbformat.read(path, as_version=4)
     assert colab.has_setup_cell(nb), f"{path.name}: the first cell is not the Colab set-up cell"
-    assert nb.cells[0].source == colab.setup_source(), "run `python -m helpers.colab`, then `python -m helpers release`"
+    assert nb.cells[0].source == colab.setup_source(), "run `python -m instructor colab`, then `python -m instructor release`"
 
 
 def test_readme_links_every_student_notebook_from_the_repository():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = colab.readme_section(colab._student_notebooks(ROOT))
-    assert section in text, "README's 'Open in Colab' section is stale: run `python -m helpers.colab`"
+    assert section in text, "README's 'Open in Colab' section is stale: run `python -m instructor colab`"
     students = sorted(ROOT.glob("notebooks/[0-9][0-9]_*/*.ipynb"))
     assert students and all(colab.colab_url(p.relative_to(ROOT)) in text for p in students)
 

@@ -1,4 +1,4 @@
-"""`python -m helpers demo` on tiny notebooks: execution, injected parameters, figures, banners.
+"""`python -m instructor demo` on tiny notebooks: execution, injected parameters, figures, banners.
 
 The notebooks run in real kernels (about two seconds each), so the whole demo runs only
 twice: once over three notebooks (one of them failing) and once for a single topic.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import demo, gallery
+from instructor import demo, gallery
 
 v4 = nbformat.v4
 

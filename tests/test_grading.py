@@ -1,4 +1,4 @@
-"""``python -m helpers grade`` end to end through nbgrader, offline, on the CPU.
+"""``python -m instructor grade`` end to end through nbgrader, offline, on the CPU.
 
 One grading run (module fixture, 2 workers) over generated submissions of notebooks 01
 and 07 (``instructor.submissions``): perfect, untouched, one mistake per graded function
@@ -18,9 +18,9 @@ import zipfile
 
 import pytest
 
-from helpers import grading
-from helpers.collect import CollectError, collect
-from helpers.coursedir import RELEASE, Course, resolve_topics
+from instructor import grading
+from instructor.collect import CollectError, collect
+from instructor.coursedir import RELEASE, Course, resolve_topics
 from instructor import submissions as gen
 
 TOPICS = resolve_topics(["01", "07"])

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from helpers.coursedir import RELEASE, SOLUTIONS, Course, topics
-from helpers.release import differences
+from instructor.coursedir import RELEASE, SOLUTIONS, Course, topics
+from instructor.release import differences
 
 TOPICS = topics()
 pytestmark = pytest.mark.skipif(not TOPICS, reason="no solution notebooks yet")
@@ -47,7 +47,7 @@ def test_committed_release_is_what_nbgrader_generates(topic, tmp_path):
     fresh = Course(tmp_path)
     fresh.add_source(topic)
     problems = differences(fresh.generate(topic), RELEASE / topic)
-    assert not problems, "\n".join(problems) + "\nRun `python -m helpers release` and commit notebooks/."
+    assert not problems, "\n".join(problems) + "\nRun `python -m instructor release` and commit notebooks/."
 
 
 @pytest.mark.parametrize("topic", TOPICS)

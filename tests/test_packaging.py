@@ -46,9 +46,11 @@ def test_requirements_have_lower_bounds_only(project):
         assert ">=" in requirement and "==" not in requirement and "<" not in requirement, requirement
 
 
-def test_only_the_helpers_package_ships():
+def test_the_course_install_has_helpers_and_instructor():
+    """The repository's own install carries `instructor` (make grade's nbgrader workers import it);
+    the student bundle has a pyproject of its own with `helpers` only (tests/test_bundle.py)."""
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert setuptools["packages"] == ["helpers", "helpers._data"]
+    assert setuptools["packages"] == ["helpers", "helpers._data", "instructor"]
     assert setuptools["package-dir"] == {"helpers._data": "data"}
 
 
@@ -84,7 +86,7 @@ def test_make_passes_the_variables_through(tmp_path):
                               text=True, check=True)
         return done.stdout
 
-    assert f"{venv}/bin/python -m helpers demo --topic 07" in dry_run("demo", "TOPIC=07")
+    assert f"{venv}/bin/python -m instructor demo --topic 07" in dry_run("demo", "TOPIC=07")
     assert "--require-weights" in dry_run("demo", "REQUIRE_WEIGHTS=1")
     assert "--require-weights" not in dry_run("demo")
     assert "pip install" not in dry_run("demo")
@@ -117,12 +119,12 @@ def test_ci_script_runs_the_readme_test_command():
 
 
 @pytest.mark.skipif(not (ROOT / "data").is_dir(), reason="no data/ folder yet")
-def test_wheel_carries_helpers_and_the_bundled_data(tmp_path):
+def test_wheel_carries_the_packages_and_the_bundled_data(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src)
-    for folder in ("helpers", "data"):
+    for folder in ("helpers", "instructor", "data"):
         shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                     "-w", str(tmp_path / "dist"), str(src)], check=True, capture_output=True)
@@ -130,6 +132,6 @@ def test_wheel_carries_helpers_and_the_bundled_data(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     data_files = [p.relative_to(ROOT / "data").as_posix() for p in (ROOT / "data").rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts]
-    assert "helpers/demo.py" in names
+    assert "helpers/images.py" in names and "instructor/grading.py" in names
     assert all(f"helpers/_data/{f}" in names for f in data_files)
-    assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"helpers"}
+    assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"helpers", "instructor"}

@@ -1,24 +1,30 @@
 """The student bundle: one zip with everything students need and nothing they must not see.
 
-    python -m helpers release --bundle        regenerate notebooks/, then write dist/<name>-student.zip
+    python -m instructor release --bundle    regenerate notebooks/, then write dist/<name>-student.zip
+    python -m instructor bundle [--dist DIR] write the zip from the committed notebooks/
 
 The zip holds one folder, ``<name>-student/``, with ``notebooks/``, ``helpers/``, ``data/``,
-``environment.yml``, ``pyproject.toml`` (so ``pip install -e .`` works in it) and a
-``README.md`` written for students. It never holds ``solutions/``, ``instructor/``,
-``tests/``, the grading configuration or caches. Before the zip is written every file
+and three generated files: ``pyproject.toml`` and ``environment.yml`` that install
+``helpers`` with the lecture's dependencies only (``instructor.student_files``; no nbgrader,
+Dask or Playwright), and a ``README.md`` written for students. It never holds
+``solutions/``, ``instructor/``, ``tests/``, the grading configuration or caches. Before the zip is written every file
 is searched for the answer lines of every solution cell and for nbgrader's hidden-test
 marker; a hit stops the build and names the file.
 """
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import tomllib
 import zipfile
 from pathlib import Path
 
-from helpers.coursedir import REPO, SOLUTIONS, topics
+from instructor import student_files
+from instructor.coursedir import REPO, SOLUTIONS, topics
 
-INCLUDED = ("notebooks", "helpers", "data", "environment.yml", "pyproject.toml")
+#: Repository folders copied into the bundle as they are.
+INCLUDED = ("notebooks", "helpers", "data")
 SKIPPED_PARTS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 # A solution line shorter than this ("return x") may well appear in innocent code.
 MIN_ANSWER_LINE = 24
@@ -38,7 +44,7 @@ python3 -m venv .venv
 ```
 
 With conda: `conda env create -f environment.yml && conda activate {env}`, then
-`pip install -e ".[lab]"` and `jupyter lab notebooks/`.
+`jupyter lab notebooks/`.
 
 ## Working on a notebook
 
@@ -65,10 +71,8 @@ def project_name(root: Path = REPO) -> str:
 
 
 def student_readme(root: Path = REPO, solutions: Path = SOLUTIONS) -> str:
-    env = "course"
-    for line in (root / "environment.yml").read_text(encoding="utf-8").splitlines():
-        if line.startswith("name:"):
-            env = line.split(":", 1)[1].strip()
+    """The bundle's ``README.md``: set-up, working on a notebook, handing in."""
+    env = f"{project_name(root)}-student"
     names = [t.split("_", 1)[0] + " " + t.split("_", 1)[1].replace("_", " ") for t in topics(solutions)]
     return STUDENT_README.format(title="Style vs Content: how CNNs see", topic_list=", ".join(names), env=env)
 
@@ -129,6 +133,8 @@ def build(out_dir: Path, root: Path = REPO, solutions: Path = SOLUTIONS) -> Path
     name = f"{project_name(root)}-student"
     files = {rel.as_posix(): (root / rel).read_bytes() for rel in bundle_files(root)}
     files["README.md"] = student_readme(root, solutions).encode("utf-8")
+    files["pyproject.toml"] = student_files.student_pyproject(root).encode("utf-8")
+    files["environment.yml"] = student_files.student_environment(root).encode("utf-8")
     problems = leaks(files, solutions)
     if problems:
         raise ValueError("the student bundle would give answers away, so it was not written:\n  "
@@ -141,3 +147,17 @@ def build(out_dir: Path, root: Path = REPO, solutions: Path = SOLUTIONS) -> Path
             zf.writestr(f"{name}/{rel}", data)
     tmp.replace(target)
     return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m instructor bundle``: write the student zip from the committed ``notebooks/``."""
+    parser = argparse.ArgumentParser(prog="python -m instructor bundle", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dist", type=Path, default=REPO / "dist", help="where to write (default: dist/)")
+    parser.add_argument("--solutions", type=Path, default=SOLUTIONS, help="searched for answers that must not leak")
+    args = parser.parse_args(argv)
+    try:
+        print(f"wrote {build(args.dist, solutions=args.solutions)}")
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,4 +1,4 @@
-"""``python -m helpers demo``: run the solution notebooks headless and write a gallery.
+"""``python -m instructor demo``: run the solution notebooks headless and write a gallery.
 
 Each ``solutions/NN_topic/*.ipynb`` runs in a fresh IPython kernel of this very
 interpreter, with the run profile injected after its ``parameters`` cell (as papermill
@@ -35,7 +35,7 @@ import torch
 import torchvision
 
 import helpers
-from helpers import gallery
+from instructor import gallery
 from helpers.devices import PROFILE_ENV, PROFILE_NAMES, get_profile
 from helpers.errors import CorruptWeightsError, WeightsUnavailableError
 from helpers.models import ALLOW_RANDOM_ENV, REQUIRE_WEIGHTS_ENV
@@ -98,7 +98,7 @@ def main(argv: list[str]) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m helpers demo",
+        prog="python -m instructor demo",
         description="Run the solution notebooks headless and write a gallery (index.html).")
     parser.add_argument("--topic", nargs="+", action="extend", default=[], metavar="NN",
                         help="run only these topics (e.g. 07, or 07_style_transfer); default: all")
@@ -162,7 +162,7 @@ def inject_parameters(nb, params: dict) -> None:
     """Insert a cell tagged ``injected-parameters`` setting ``params``, right after the
     cell tagged ``parameters`` (or first, when there is none); replaces an earlier one."""
     nb.cells = [c for c in nb.cells if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
-    lines = ["# Parameters injected by `python -m helpers demo`"]
+    lines = ["# Parameters injected by `python -m instructor demo`"]
     lines += [f"{name} = {value!r}" for name, value in params.items()]
     cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})
     position = next((i + 1 for i, c in enumerate(nb.cells)

@@ -1,6 +1,6 @@
 """The demo gallery: key figures pulled out of executed notebooks, and the HTML around them.
 
-``helpers.demo`` runs the notebooks; this module only reads executed notebooks and
+``instructor.demo`` runs the notebooks; this module only reads executed notebooks and
 writes files: ``figures/*.png``, each notebook's page (nbconvert's HTML with a bar
 and banners added on top) and ``index.html``. Every page is self-contained: CSS
 inline, images embedded or linked relatively.

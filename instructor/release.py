@@ -1,9 +1,9 @@
-"""``python -m helpers release``: regenerate the student notebooks from the solutions.
+"""``python -m instructor release``: regenerate the student notebooks from the solutions.
 
-    python -m helpers release [TOPIC …]          write notebooks/NN_topic/ from solutions/NN_topic/
-    python -m helpers release --check [TOPIC …]  exit 1 when notebooks/ differs from what it would write
-    python -m helpers release --bundle           also write the student zip dist/<name>-student.zip
-                                                 (``helpers.bundle``; --dist DIR to write elsewhere)
+    python -m instructor release [TOPIC …]          write notebooks/NN_topic/ from solutions/NN_topic/
+    python -m instructor release --check [TOPIC …]  exit 1 when notebooks/ differs from what it would write
+    python -m instructor release --bundle           also write the student zip dist/<name>-student.zip
+                                                    (``instructor.bundle``; --dist DIR to write elsewhere)
 
 Generation is nbgrader's ``generate_assignment`` (answers replaced by stubs, hidden tests
 removed), run in a temporary course so no gradebook lands in the repository.
@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from helpers.coursedir import REPO, RELEASE, SOLUTIONS, Course, resolve_topics
+from instructor.coursedir import REPO, RELEASE, SOLUTIONS, Course, resolve_topics
 
 
 def generate(topic: str, workdir: Path, solutions: Path = SOLUTIONS) -> Path:
@@ -54,7 +54,7 @@ def differences(generated: Path, committed: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers release", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m instructor release", description=__doc__.split("\n\n")[0])
     parser.add_argument("topics", nargs="*", help="topic numbers or names (default: all)")
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 when out of date")
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS)
@@ -88,10 +88,10 @@ def main(argv: list[str]) -> int:
                 print(f"{topic}: wrote {target}")
     if stale:
         print("\n".join(stale), file=sys.stderr)
-        print("Regenerate with `python -m helpers release` and commit notebooks/.", file=sys.stderr)
+        print("Regenerate with `python -m instructor release` and commit notebooks/.", file=sys.stderr)
         return 1
     if args.bundle:
-        from helpers.bundle import build
+        from instructor.bundle import build
 
         try:
             print(f"wrote {build(args.dist, solutions=args.solutions)}")

@@ -16,7 +16,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from instructor.course import repo_root
+
+REPO = repo_root()
 SOLUTIONS = REPO / "solutions"
 RELEASE = REPO / "notebooks"
 

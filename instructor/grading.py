@@ -1,10 +1,10 @@
-"""``python -m helpers grade``: autograde a folder of submissions, in parallel, with feedback.
+"""``python -m instructor grade``: autograde a folder of submissions, in parallel, with feedback.
 
-    python -m helpers grade SUBMISSIONS [--workers N] [--timeout S] [--out DIR]
+    python -m instructor grade SUBMISSIONS [--workers N] [--timeout S] [--out DIR]
                             [--topics 01 07] [--regexp RE] [--dask ADDRESS|local]
 
 SUBMISSIONS is nbgrader's ``submitted/`` layout or an LMS download (folder or zip; see
-``helpers.collect``). The results land in the course folder ``--out`` (default
+``instructor.collect``). The results land in the course folder ``--out`` (default
 ``build/grading``): ``gradebook.db``, ``autograded/`` and ``feedback/<student>/<topic>/``
 (nbgrader's layout, so ``nbgrader`` commands work there too), ``grades.csv``
 (``nbgrader export``: one row per student and topic), ``exercises.csv`` (one row per
@@ -30,7 +30,7 @@ Hardening (each case is tested with generated submissions, see ``instructor.subm
 - test cells a student edited or deleted are restored from the gradebook (nbgrader's
   ``OverwriteCells``, with ``add_missing_cells`` on);
 - stream output is cut to 20 000 characters per output, 50 outputs per cell
-  (``helpers.grading_guard``), so feedback pages stay small;
+  (``instructor.grading_guard``), so feedback pages stay small;
 - a kernel that dies (``os._exit``) or a notebook nbgrader cannot grade scores 0 on
   every test of that notebook, and its feedback page says what happened;
 - the kernel's working folder holds only that student's notebook: the gradebook (which
@@ -56,24 +56,28 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers.collect import CollectError, Submission, collect
-from helpers.coursedir import RELEASE, REPO, SOLUTIONS, Course, resolve_topics
+from instructor.collect import CollectError, Submission, collect
+from instructor.coursedir import RELEASE, REPO, SOLUTIONS, Course, resolve_topics
 
 DEFAULT_TIMEOUT = 60
 DEFAULT_OUT = REPO / "build" / "grading"
 
-WORKER_CONFIG = '''# Written by helpers.grading for one throw-away grading course.
+WORKER_CONFIG = '''# Written by instructor.grading for one throw-away grading course.
 c = get_config()  # noqa: F821
+import importlib.util
+import sys
+if importlib.util.find_spec("instructor") is None:  # a checkout used without installing it
+    sys.path.insert(0, {repo!r})
 c.OverwriteCells.add_missing_cells = True
 from nbgrader.converters.autograde import Autograde
 from nbgrader.converters.generate_feedback import GenerateFeedback
 c.Autograde.autograde_preprocessors = (
-    ["helpers.grading_guard.HideRestoredNotebook"]
+    ["instructor.grading_guard.HideRestoredNotebook"]
     + list(Autograde.class_traits()["autograde_preprocessors"].default())
-    + ["helpers.grading_guard.LimitOutputSize"])
+    + ["instructor.grading_guard.LimitOutputSize"])
 # Feedback shows the hidden tests' results and messages, not their code (it is reused).
 c.GenerateFeedback.preprocessors = (
-    ["helpers.grading_guard.HiddenTestTracebacks", "nbgrader.preprocessors.ClearHiddenTests"]
+    ["instructor.grading_guard.HiddenTestTracebacks", "nbgrader.preprocessors.ClearHiddenTests"]
     + list(GenerateFeedback.class_traits()["preprocessors"].default()))
 '''
 
@@ -122,7 +126,7 @@ def grade_student(job: StudentJob) -> StudentResult:
             tempfile.TemporaryDirectory(prefix="kit-gradebook-") as db_dir:
         root, db = Path(course_dir), Path(db_dir) / "gradebook.db"
         db.write_bytes(job.template_db)
-        (root / "nbgrader_config.py").write_text(WORKER_CONFIG, encoding="utf-8")
+        (root / "nbgrader_config.py").write_text(WORKER_CONFIG.format(repo=str(REPO)), encoding="utf-8")
         course = Course(root, timeout=job.timeout, db_path=db)
         for topic, notebooks in job.notebooks.items():
             folder = root / "submitted" / job.student / topic
@@ -470,7 +474,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers grade", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m instructor grade", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path, help="submitted/ folder, LMS download folder, or .zip")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"course folder for results (default {DEFAULT_OUT.relative_to(REPO)})")

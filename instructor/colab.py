@@ -3,8 +3,8 @@
 :data:`REPOSITORY` is the one place that names the course's git repository. An instructor
 who publishes the kit elsewhere edits it and runs::
 
-    .venv/bin/python -m helpers.colab          # rewrites the first cell of solutions/ and the README links
-    .venv/bin/python -m helpers release        # carries the cell into notebooks/
+    .venv/bin/python -m instructor colab          # rewrites the first cell of solutions/ and the README links
+    .venv/bin/python -m instructor release        # carries the cell into notebooks/
 
 The set-up cell is tagged :data:`TAG`. In Colab it pip-installs the kit from the
 repository and turns on Colab's widget manager (the control panels need it); anywhere
@@ -16,6 +16,8 @@ import re
 import sys
 from pathlib import Path
 
+from instructor.course import repo_root
+
 #: The course's git repository (HTTPS, GitHub): what Colab installs the kit from and opens notebooks from.
 REPOSITORY = "https://github.com/your-course/cnn-style-content-kit"
 #: The branch the "Open in Colab" links and the install use.
@@ -23,7 +25,7 @@ BRANCH = "main"
 TAG = "colab-setup"
 README_HEADING = "## Open in Colab"
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = repo_root()
 
 
 def setup_source(repository: str = REPOSITORY, branch: str = BRANCH) -> str:
@@ -33,7 +35,7 @@ def setup_source(repository: str = REPOSITORY, branch: str = BRANCH) -> str:
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f'    KIT_REPOSITORY = "{repository}"  # set in helpers/colab.py\n'
+        f'    KIT_REPOSITORY = "{repository}"  # set in instructor/colab.py\n'
         '    get_ipython().run_line_magic("pip", f"install -q \'cnn-style-content-kit @ '
         f'git+{{KIT_REPOSITORY}}@{branch}\'")\n'
         "    from google.colab import output\n"
@@ -74,8 +76,8 @@ def readme_section(notebooks: list[Path]) -> str:
     lines = [README_HEADING, "",
              "Each student notebook opens in Google Colab from the course repository; its first cell",
              "installs the kit there and turns on the widgets. The repository is named once, in",
-             "`helpers/colab.py` (`REPOSITORY`): an instructor publishing the kit elsewhere changes it",
-             "there and runs `.venv/bin/python -m helpers.colab`, then `.venv/bin/python -m helpers release`.",
+             "`instructor/colab.py` (`REPOSITORY`): an instructor publishing the kit elsewhere changes it",
+             "there and runs `.venv/bin/python -m instructor colab`, then `.venv/bin/python -m instructor release`.",
              ""]
     for path in notebooks:
         lines.append(f"- [{path.parent.name}]({colab_url(path)})")
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     readme = root / "README.md"
     readme.write_text(update_readme(readme.read_text(encoding="utf-8"), readme_section(_student_notebooks(root))),
                       encoding="utf-8")
-    print("updated README.md; now run: .venv/bin/python -m helpers release")
+    print("updated README.md; now run: .venv/bin/python -m instructor release")
     return 0
 
 

@@ -1,0 +1,46 @@
+"""Command line of the course operations: ``python -m instructor COMMAND …``.
+
+Repository-only (it reads ``solutions/``); students have ``python -m helpers``. Each
+command lives in the module that does the work; this file only dispatches, importing
+lazily so ``--help`` stays fast.
+"""
+from __future__ import annotations
+
+import sys
+
+COMMANDS = {
+    "release": ("instructor.release", "regenerate the student notebooks/ from solutions/ (--check: verify; --bundle: also zip)"),
+    "bundle": ("instructor.bundle", "write the student zip dist/<name>-student.zip from the committed notebooks/"),
+    "grade": ("instructor.grading", "autograde submissions in parallel: grades CSV, feedback, summary table"),
+    "demo": ("instructor.demo", "run the solution notebooks headless and write build/demo/index.html"),
+    "colab": ("instructor.colab", "rewrite the Colab set-up cell of solutions/ and the README's Colab links"),
+    "selfcheck": ("instructor.selfcheck", "grade every generated submission of every topic and check the marks"),
+    "check-weights": ("instructor.check_weights", "with ImageNet weights: check trained behaviour, write a report"),
+    "submissions": ("instructor.submissions", "write generated test submissions (perfect, hostile, one per mistake)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``argv`` (default ``sys.argv[1:]``) to a command's ``main``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        _usage(sys.stdout)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        sys.stderr.write(f"unknown command {command!r}.\n")
+        _usage(sys.stderr)
+        return 2
+    module = __import__(COMMANDS[command][0], fromlist=["main"])
+    return int(module.main(rest) or 0)
+
+
+def _usage(stream) -> None:
+    stream.write("usage: python -m instructor COMMAND [options]\n\ncommands:\n")
+    for name, (_, help_text) in COMMANDS.items():
+        stream.write(f"  {name:<14} {help_text}\n")
+    stream.write("\n`python -m instructor COMMAND --help` shows a command's options.\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
