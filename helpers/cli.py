@@ -22,27 +22,39 @@ INSTRUCTOR_COMMANDS = ("release", "bundle", "grade", "demo", "colab", "selfcheck
 def main(argv: list[str] | None = None) -> int:
     """Dispatch ``argv`` (default ``sys.argv[1:]``) to a command's ``main``; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        _usage(sys.stdout)
-        return 0
-    command, rest = argv[0], argv[1:]
-    if command in INSTRUCTOR_COMMANDS:
-        sys.stderr.write(f"`{command}` is a course operation: use `python -m instructor {command}` "
+    if argv and argv[0] in INSTRUCTOR_COMMANDS:
+        sys.stderr.write(f"`{argv[0]}` is a course operation: use `python -m instructor {argv[0]}` "
                          "in the course repository.\n")
         return 2
-    if command not in COMMANDS:
+    return dispatch("helpers", COMMANDS, argv)
+
+
+def dispatch(program: str, commands: dict[str, tuple[str, str]], argv: list[str]) -> int:
+    """Run ``commands[argv[0]]``'s module ``main(argv[1:])`` (imported lazily); usage on ``-h`` or none.
+
+    Args:
+        program: the package named in the usage line (``python -m <program>``).
+        commands: ``{name: (module, one-line help)}``.
+        argv: the command line after the program name.
+    """
+    if not argv or argv[0] in ("-h", "--help"):
+        _usage(sys.stdout, program, commands)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in commands:
         sys.stderr.write(f"unknown command {command!r}.\n")
-        _usage(sys.stderr)
+        _usage(sys.stderr, program, commands)
         return 2
-    module = __import__(COMMANDS[command][0], fromlist=["main"])
+    module = __import__(commands[command][0], fromlist=["main"])
     return int(module.main(rest) or 0)
 
 
-def _usage(stream) -> None:
-    stream.write("usage: python -m helpers COMMAND [options]\n\ncommands:\n")
-    for name, (_, help_text) in COMMANDS.items():
-        stream.write(f"  {name:<9} {help_text}\n")
-    stream.write("\n`python -m helpers COMMAND --help` shows a command's options.\n")
+def _usage(stream, program: str, commands: dict[str, tuple[str, str]]) -> None:
+    width = max(len(name) for name in commands) + 1
+    stream.write(f"usage: python -m {program} COMMAND [options]\n\ncommands:\n")
+    for name, (_, help_text) in commands.items():
+        stream.write(f"  {name:<{width}} {help_text}\n")
+    stream.write(f"\n`python -m {program} COMMAND --help` shows a command's options.\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

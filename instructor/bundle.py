@@ -155,8 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dist", type=Path, default=REPO / "dist", help="where to write (default: dist/)")
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS, help="searched for answers that must not leak")
     args = parser.parse_args(argv)
+    return build_and_report(args.dist, args.solutions)
+
+
+def build_and_report(dist: Path, solutions: Path) -> int:
+    """:func:`build`, printing the zip's path or the reason it was not written; returns the exit status."""
     try:
-        print(f"wrote {build(args.dist, solutions=args.solutions)}")
+        print(f"wrote {build(dist, solutions=solutions)}")
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from helpers.cli import dispatch
+
 COMMANDS = {
     "release": ("instructor.release", "regenerate the student notebooks/ from solutions/ (--check: verify; --bundle: also zip)"),
     "bundle": ("instructor.bundle", "write the student zip dist/<name>-student.zip from the committed notebooks/"),
@@ -22,24 +24,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Dispatch ``argv`` (default ``sys.argv[1:]``) to a command's ``main``; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        _usage(sys.stdout)
-        return 0
-    command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
-        sys.stderr.write(f"unknown command {command!r}.\n")
-        _usage(sys.stderr)
-        return 2
-    module = __import__(COMMANDS[command][0], fromlist=["main"])
-    return int(module.main(rest) or 0)
-
-
-def _usage(stream) -> None:
-    stream.write("usage: python -m instructor COMMAND [options]\n\ncommands:\n")
-    for name, (_, help_text) in COMMANDS.items():
-        stream.write(f"  {name:<14} {help_text}\n")
-    stream.write("\n`python -m instructor COMMAND --help` shows a command's options.\n")
+    return dispatch("instructor", COMMANDS, list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

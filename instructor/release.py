@@ -91,11 +91,7 @@ def main(argv: list[str]) -> int:
         print("Regenerate with `python -m instructor release` and commit notebooks/.", file=sys.stderr)
         return 1
     if args.bundle:
-        from instructor.bundle import build
+        from instructor.bundle import build_and_report
 
-        try:
-            print(f"wrote {build(args.dist, solutions=args.solutions)}")
-        except (ValueError, FileNotFoundError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        return build_and_report(args.dist, args.solutions)
     return 0
