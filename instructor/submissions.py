@@ -91,6 +91,8 @@ MISTAKES: dict[str, list[Mistake]] = {
                 also_breaks=("texture_loss",)),
         Mistake("texture_loss", "without the 1/4",
                 "(4 * n ** 2 * (h * w) ** 2)", "(n ** 2 * (h * w) ** 2)"),
+        Mistake("synthesize_texture", "torch's default L-BFGS tolerances (it stops at once on small losses)",
+                "tolerance_grad=0, tolerance_change=0,", ""),
     ],
     "07": [
         Mistake("content_loss", "summed over the whole batch instead of per image, averaged",
