@@ -324,7 +324,8 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
                       photos: PhotoStream, *, steps: int, batch_size: int = 4, lr: float = 1e-3,
                       seed: int = 0, checkpoint=None, checkpoint_every: int = 100, resume: bool = True,
                       progress: bool = True, preview=None, preview_image: Tensor | None = None,
-                      preview_every: int = 25, callbacks: Iterable[Callable] = (), autocast=None) -> TrainingResult:
+                      preview_every: int = 25, callbacks: Iterable[Callable] = (), autocast=None,
+                      step_fn: Callable | None = None) -> TrainingResult:
     """Train ``net`` to minimise ``loss_fn(net(photos), photos)`` with Adam (Johnson et al. 2016: lr 1e-3, batch 4).
 
     Args:
@@ -345,6 +346,11 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
             training like Ctrl-C does.
         autocast: a context-manager factory for the forward passes (e.g. a profile's
             ``autocast``); losses are computed in float32 by :class:`PerceptualLoss`.
+        step_fn: one training step written elsewhere (notebook 08's ``train_step``):
+            ``step_fn(transformer, loss, batch, optimizer) -> {term: float}``, called with the
+            network (its forward under ``autocast``), ``loss(batch, output)`` (this
+            function's ``loss_fn`` with the contract's argument order), the crops and the Adam
+            optimiser. ``None``: the step written here.
 
     Returns:
         :class:`TrainingResult`. On Ctrl-C the network trained so far is returned (and saved).
@@ -403,17 +409,16 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
     try:
         while step < steps:
             batch = photos.batch(batch_size, generator).to(device)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast():
-                out = net(batch)
-            terms = dict(loss_fn(out.float(), batch))
+            if step_fn is None:
+                terms = _kit_step(net, loss_fn, batch, optimizer, autocast)
+            else:
+                given = step_fn(_Autocast(net, autocast), lambda b, o: loss_fn(o.float(), b), batch, optimizer)
+                terms = {k: torch.as_tensor(float(v)) for k, v in dict(given).items()}
             total = sum(terms.values())
             if not torch.isfinite(total):
-                raise FloatingPointError(f"step {step + 1}: the loss is {total.item()} "
-                                         f"({', '.join(f'{k}={v.item():.3g}' for k, v in terms.items())}); "
+                raise FloatingPointError(f"step {step + 1}: the loss is {float(total)} "
+                                         f"({', '.join(f'{k}={float(v):.3g}' for k, v in terms.items())}); "
                                          "lower the learning rate or the loss weights")
-            total.backward()
-            optimizer.step()
             step += 1
             values = _step_values(terms, total, distributed, world)
             for k, v in values.items():
@@ -444,6 +449,31 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
     model.eval()
     return TrainingResult(net=model, history=history, steps_done=step, resumed_from=start, interrupted=interrupted,
                           seconds=time.perf_counter() - t0, checkpoint=ckpt)
+
+
+def _kit_step(net: nn.Module, loss_fn: Callable, batch: Tensor, optimizer, autocast) -> dict[str, Tensor]:
+    """One Adam step on ``batch``; returns the loss terms (before the step). A non-finite loss is not stepped."""
+    optimizer.zero_grad(set_to_none=True)
+    with autocast():
+        out = net(batch)
+    terms = dict(loss_fn(out.float(), batch))
+    total = sum(terms.values())
+    if torch.isfinite(total):
+        total.backward()
+        optimizer.step()
+    return {k: v.detach() for k, v in terms.items()}
+
+
+class _Autocast(nn.Module):
+    """``net`` with its forward run under ``autocast()`` and returned in float32 (parameters shared)."""
+
+    def __init__(self, net: nn.Module, autocast: Callable):
+        super().__init__()
+        self.net, self._autocast = net, autocast
+
+    def forward(self, x: Tensor) -> Tensor:
+        with self._autocast():
+            return self.net(x).float()
 
 
 def loss_digest(loss_fn: Callable) -> str:

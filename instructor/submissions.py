@@ -111,6 +111,8 @@ MISTAKES: dict[str, list[Mistake]] = {
                 "return per_image.mean()", "return per_image.sum()"),
         Mistake("style_reconstruction_loss", "summed over the batch instead of averaged",
                 "return total.mean()", "return total.sum()"),
+        Mistake("train_step", "gradients never zeroed (they pile up across calls)",
+                "optimizer.zero_grad()", "pass"),
     ],
 }
 
