@@ -381,11 +381,11 @@ def check_06(run: Run, report: TopicReport) -> None:
 
 def style_transfer_objective(run: Run, extractor, content: torch.Tensor, style: torch.Tensor) -> Callable:
     """``objective(x [1,3,H,W]) -> {"content", "style"}`` in the kit's units of Gatys's code:
-    content = α·content_loss(F, P)·2/(C·H·W) at relu4_2, style = β·style_loss(…, w_l = 4/N_l²) at relu1_1 … relu5_1
-    (07's ``style_loss``, or 06's ``texture_loss`` where 07 brings it from 06)."""
+    content = α·content_loss(F, P)·2/(C·H·W) at relu4_2, style = β·texture_loss(…, w_l = 4/N_l²) at relu1_1 … relu5_1
+    (06's ``texture_loss``, which notebook 07 brings from 06)."""
     ns07, ns06 = solution("07"), solution("06")
     content_loss, gram_matrix = ns07["content_loss"], ns06["gram_matrix"]
-    style_loss = ns07.get("style_loss") or ns06["texture_loss"]     # the same formula (EXERCISES.md 07)
+    style_loss = ns06["texture_loss"]     # 07's style loss is 06's texture loss (EXERCISES.md 07)
     alpha, beta = references.GATYS_CONTENT_WEIGHT, references.GATYS_STYLE_NUMERATOR
     weights = references.gatys_layer_weights()     # 4/N_l² for N_l = 64, 128, 256, 512, 512
     with torch.no_grad():
