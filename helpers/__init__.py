@@ -1,20 +1,49 @@
 """The course kit's helper package: the plumbing, so each notebook shows only its idea.
 
-Modules (import the one you need; nothing heavy happens at package import):
+Modules (import the one you need; nothing heavy happens at package import), one line each:
 
-devices        device choice (cuda → mps → cpu), run profiles smoke/cpu/gpu, seeding
-models         pretrained CNNs (torchvision weight enums) and FeatureExtractor with paper layer names
-layers         the layer-name tables per architecture
-weights        checked weight cache, ``python -m helpers weights prefetch``
-architecture   layer tables with output shapes, parameters and receptive fields
-images         loading, converting, resizing and saving images; samples and paintings by name
-optim          the image-optimisation loop (L-BFGS, Adam; coarse to fine; Ctrl-C keeps the best)
-transforms     regularising transforms (jitter, blur, clipping, decay; Yosinski et al. presets)
-display        figures, loss plots, live preview, the random-weights mark
-toydata/toynet the offline classifier on generated pattern images
-deepdream, inversion, guided_backprop, adversarial_training, colour, wei_levoy
-               machinery of individual notebooks (never the graded answers)
-doctor         ``python -m helpers doctor``: what this machine offers the kit
+Devices, models and weights
+  devices               device choice (cuda → mps → cpu), run profiles smoke/cpu/gpu, seeding
+  models                pretrained CNNs (torchvision weight enums); FeatureExtractor with paper layer names
+  normalize             input normalisation inside the model, so code only sees [0, 1] RGB pixels
+  layers                the layer-name tables per architecture (paper names → torchvision modules)
+  architecture          layer tables with output shapes, parameters and receptive fields
+  weights               checked weight cache, ``python -m helpers weights prefetch``
+  provenance            which weights produced what; the random-weights mark on figures
+  references            every pretrained-path default with the paper or code it comes from
+
+Images
+  images                loading, converting, resizing and saving images; samples and paintings by name
+  samples               the bundled sample images and the public-domain paintings fetched once
+  cache                 where downloads and computed files are kept (``$KIT_CACHE_DIR``), capped copy
+  display               figures, loss plots, live preview, the random-weights mark
+  colour                keep the content's colours: luminance-only style transfer (YIQ)
+
+Optimising images
+  optim                 the image-optimisation loop (L-BFGS, Adam; coarse to fine; Ctrl-C keeps the best)
+  bounded_lbfgs         L-BFGS that keeps pixels inside [0, 1] at every iterate
+  transforms            regularising transforms (jitter, blur, clipping, decay; Yosinski et al. presets)
+
+Machinery of individual notebooks (never the graded answers)
+  toydata               procedural labelled pattern images for the offline classifier
+  toynet                a small CNN trained on toydata in seconds: a real classifier with no download
+  patches               maximally activating patches: receptive-field geometry, top positions, crops
+  guided_backprop       ReLUs whose backward pass follows a given rule (Springenberg et al. 2015)
+  adversarial_training  adversarial fine-tuning with the attack passed in (Goodfellow et al. 2015)
+  inversion             feature inversion loop, constants and start image (Mahendran & Vedaldi)
+  deepdream             DeepDream octaves, detail between them, random roll (Mordvintsev et al. 2015)
+  filter_norm           Gatys's normalised VGG: each filter rescaled to mean activation 1
+  wei_levoy             classical non-parametric texture synthesis (Wei & Levoy 2000)
+  transformer_net       Johnson et al.'s image transformation network and checkpoint loading
+  fast_style            training and using feed-forward style networks; the official checkpoints
+  widgets               ipywidgets control panels for live lecture demos
+
+Exercise checks, errors and the command line
+  checking              checks for exercise cells: readable failures, a ✓ line on success
+  errors                the kit's exceptions, each saying what went wrong and what to do
+  cli                   ``python -m helpers {doctor, weights, paintings, styles}``: the dispatcher
+  __main__              the ``python -m helpers`` entry point (runs cli)
+  doctor                ``python -m helpers doctor``: what this machine offers the kit
 
 Course operations (release, grading, the demo gallery) are not here: they live in the
 course repository's ``instructor`` package and are never shipped to students.

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import sys
 
+#: Every command ``main`` dispatches: ``{name: (module whose main(argv) runs it, one-line help)}``.
+#: The usage text is made from this table, so it names exactly the commands that run.
 COMMANDS = {
-    "doctor": ("helpers.doctor", "print device, versions, cache paths and which weights are cached"),
-    "weights": ("helpers.weights", "manage pretrained weights: `weights prefetch [names…]`, `weights list`"),
+    "doctor": ("helpers.doctor", "device, versions, cache paths, cached weights, environment: "
+                                 "`doctor [--verify]`"),
+    "weights": ("helpers.weights", "pretrained weights: `weights prefetch [names…|all]`, `weights list [--verify]`"),
     "paintings": ("helpers.samples", "public-domain style paintings: `paintings prefetch [names…]`, `paintings list`"),
-    "styles": ("helpers.fast_style", "pretrained fast style-transfer networks: `styles prefetch`, `styles list`"),
+    "styles": ("helpers.fast_style", "pretrained fast style-transfer networks: `styles prefetch [--url URL]`, "
+                                     "`styles list`"),
 }
 #: Commands that moved to the course repository's ``python -m instructor``.
 INSTRUCTOR_COMMANDS = ("release", "bundle", "grade", "demo", "colab", "selfcheck", "check-weights")

@@ -366,6 +366,30 @@ class LivePreview:
         self._widget = self._caption = self._box = None
 
 
+def resolve_preview(preview) -> "LivePreview | None":
+    """Turn a loop's ``preview=`` argument into the object it updates, or ``None``.
+
+    Args:
+        preview: ``None`` or ``False`` for no preview; ``True`` for a new
+            :class:`LivePreview`; or any object with an ``update(image, step=..., losses=...)``
+            method (a :class:`LivePreview` or a stand-in), returned as is. The loops pass it
+            image batches ``[B, 3, H, W]`` in [0, 1], the step count and the losses as floats.
+
+    Returns:
+        The preview to update, or ``None`` when there is none.
+
+    Raises:
+        TypeError: ``preview`` is something else (it has no ``update`` method).
+    """
+    if preview is None or preview is False:
+        return None
+    if preview is True:
+        return LivePreview()
+    if not hasattr(preview, "update"):
+        raise TypeError(f"preview must be a LivePreview (or have .update(image, ...)), got {preview!r}")
+    return preview
+
+
 def _has_ipywidgets() -> bool:
     try:
         import ipywidgets  # noqa: F401

@@ -1,13 +1,34 @@
-"""``python -m helpers doctor``: what this machine offers the kit, in one screen."""
+"""``python -m helpers doctor``: what this machine offers the kit, in one screen.
+
+It prints the device and run profile, the versions, the weights cache and what is in it, the
+kit's cache folder, and every environment variable the kit reads (:data:`ENV_VARS`): the
+value of each one that is set, then the names of those that are not.
+"""
 from __future__ import annotations
 
 import argparse
 import os
 import platform
 import sys
+import textwrap
 
-ENV_VARS = ("KIT_PROFILE", "KIT_DEVICE", "KIT_CACHE_DIR", "KIT_DATA_DIR", "KIT_ALLOW_RANDOM_WEIGHTS",
-            "KIT_REQUIRE_WEIGHTS", "TORCH_HOME", "NBGRADER_EXECUTION")
+#: Every environment variable the kit reads, with the module that reads it (``TORCH_HOME``
+#: through torch's hub, which decides where the weights live). Kept as plain strings so that
+#: this list costs no imports; ``tests/test_cli.py`` checks it against the ``helpers`` source.
+ENV_VARS = {
+    "KIT_DEVICE": "devices: force a device (cpu, cuda, cuda:1, mps)",
+    "KIT_PROFILE": "devices: force a run profile (smoke, cpu, gpu)",
+    "KIT_PRECISION": "devices: force the network precision (float32, bfloat16)",
+    "NBGRADER_EXECUTION": "devices: set while nbgrader autogrades (forces cpu + smoke)",
+    "KIT_CACHE_DIR": "cache: folder for paintings, the toy classifier, style checkpoints",
+    "XDG_CACHE_HOME": "cache: holds cnn-kit/ when KIT_CACHE_DIR is not set",
+    "KIT_DATA_DIR": "samples: folder of the bundled sample images",
+    "KIT_ALLOW_RANDOM_WEIGHTS": "models: 1 = random weights instead of an error when weights are missing",
+    "KIT_REQUIRE_WEIGHTS": "models: 1 = never fall back to random weights (overrides the one above)",
+    "KIT_PROVENANCE_FILE": "provenance: append a JSON line per model load to this file",
+    "KIT_WIDGETS": "widgets: 1 / 0 = treat the notebook front end as live / not live",
+    "TORCH_HOME": "weights: torch's hub folder (weights in <TORCH_HOME>/hub/checkpoints)",
+}
 
 
 def report(verify: bool = False) -> list[str]:
@@ -37,13 +58,19 @@ def report(verify: bool = False) -> list[str]:
     if missing:
         lines.append(f"  → fetch the missing ones with: {weights.PREFETCH_COMMAND}")
     try:
-        from helpers.images import cache_dir
+        from helpers.samples import cache_dir
         lines.append(f"kit cache    {cache_dir()}")
     except ImportError:
         pass
+    unset = []
     for var in ENV_VARS:
         if os.environ.get(var):
             lines.append(f"env          {var}={os.environ[var]}")
+        else:
+            unset.append(var)
+    if unset:
+        lines += textwrap.wrap(", ".join(unset), width=100, initial_indent="env unset    ",
+                               subsequent_indent=" " * 13, break_on_hyphens=False)
     return lines
 
 
@@ -55,8 +82,12 @@ def _device_detail(torch, device) -> str:
 
 
 def main(argv: list[str]) -> int:
+    width = max(map(len, ENV_VARS)) + 2
+    epilog = "environment variables the kit reads:\n" + "\n".join(
+        f"  {name:<{width}}{meaning}" for name, meaning in ENV_VARS.items())
     parser = argparse.ArgumentParser(prog="python -m helpers doctor",
-                                     description="Print device, versions, cache paths and which weights are cached.")
+                                     description="Print device, versions, cache paths and which weights are cached.",
+                                     epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--verify", action="store_true", help="hash every cached weight file now")
     args = parser.parse_args(argv)
     for line in report(verify=args.verify):

@@ -51,9 +51,9 @@ import torch
 from torch import nn
 
 from helpers import references as _references
-from helpers.cache import kit_cache_dir
+from helpers.cache import copy_limited, kit_cache_dir
 from helpers.errors import DownloadError, ImageLoadError, KitError
-from helpers.optim import _make_preview, _to_values
+from helpers.optim import loss_values
 from helpers.transformer_net import TransformerNet, load_transformer
 
 Tensor = torch.Tensor
@@ -388,7 +388,11 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
     main = rank == 0
     bar = tqdm(total=steps, initial=min(start, steps), desc="training", disable=not (progress and main),
                leave=True)
-    preview_obj = _make_preview(preview) if main else None
+    if main:
+        from helpers.display import resolve_preview
+        preview_obj = resolve_preview(preview)
+    else:
+        preview_obj = None
     step = start
     interrupted = False
     t0 = time.perf_counter()
@@ -573,7 +577,7 @@ def default_checkpoint(*parts) -> Path:
 def _step_values(terms: Mapping[str, Tensor], total: Tensor, distributed: bool, world: int) -> dict[str, float]:
     """The step's terms and total as floats; under DDP averaged over the ranks (one all-reduce)."""
     if not distributed:
-        return _to_values(terms, total, "total")
+        return loss_values(terms, total, "total")
     import torch.distributed as dist
 
     stacked = torch.stack([t.detach().float().reshape(()) for t in [*terms.values(), total]])
@@ -652,8 +656,7 @@ def prefetch_styles(url: str = OFFICIAL_ZIP_URL, timeout: float = 60.0) -> dict[
             try:
                 request = urllib.request.Request(url, headers={"User-Agent": "cnn-style-content-kit"})
                 with urllib.request.urlopen(request, timeout=timeout) as response:
-                    from helpers.samples import _copy_limited
-                    if _copy_limited(response, out, MAX_ZIP_BYTES) is None:
+                    if copy_limited(response, out, MAX_ZIP_BYTES) is None:
                         raise DownloadError(_styles_message(f"{url} sent more than {MAX_ZIP_BYTES >> 20} MiB"))
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 raise DownloadError(_styles_message(f"cannot download {url} ({exc})")) from exc

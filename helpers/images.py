@@ -36,7 +36,9 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from . import samples as _samples
 from .errors import ImageLoadError
-from .samples import cache_dir, list_paintings, list_samples, samples  # noqa: F401  (re-exported)
+# Re-exported for notebooks (``images.samples("texture")``). The dependency runs one way:
+# images → samples; samples never imports images.
+from .samples import cache_dir, list_paintings, list_samples, samples  # noqa: F401
 
 DEFAULT_MAX_PIXELS = 50_000_000
 RESIZE_MODES = ("longest", "shortest")
@@ -325,7 +327,7 @@ def _resolve(source) -> Path:
     if isinstance(source, str) and not path.suffix and os.sep not in text and "/" not in text:
         raise ImageLoadError(
             f"unknown image name {text!r}: not a file in {Path.cwd()}, not a bundled sample, "
-            f"not a painting.{_samples._suggest(text, known)} Bundled samples: {', '.join(_samples.SAMPLES)}. "
+            f"not a painting.{_samples.did_you_mean(text, known)} Bundled samples: {', '.join(_samples.SAMPLES)}. "
             f"Paintings (downloaded once): {', '.join(_samples.PAINTINGS)}."
         )
     raise ImageLoadError(

@@ -132,7 +132,3 @@ def resolve_layers(architecture: str, names: list[str] | tuple[str, ...] | str) 
             )
     return out
 
-
-def layer_index(architecture: str, name: str) -> int:
-    """Position of a layer in its table (0 = nearest the input)."""
-    return list(layer_table(architecture)).index(resolve_layers(architecture, [name])[0].name)

@@ -55,6 +55,7 @@ __all__ = [
     "StepState",
     "optimize_image",
     "gradient_ascent_loop",
+    "loss_values",
 ]
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.1}
@@ -167,7 +168,9 @@ class _Run:
         self.keep_best = keep_best
         self.on_nonfinite = on_nonfinite
         self.callbacks = list(callbacks or ())
-        self.preview = _make_preview(preview)
+        from helpers.display import resolve_preview  # display is needed only once a loop runs
+
+        self.preview = resolve_preview(preview)
         self.preview_every = max(1, int(preview_every))
         self.history: dict[str, list[float]] = {}
         self.times: list[float] = []
@@ -294,19 +297,19 @@ class _Run:
         return self.result()
 
 
-def _make_preview(preview):
-    if preview is None or preview is False:
-        return None
-    if preview is True:
-        from helpers.display import LivePreview
-        return LivePreview()
-    if not hasattr(preview, "update"):
-        raise TypeError(f"preview must be a LivePreview (or have .update(image, ...)), got {preview!r}")
-    return preview
+def loss_values(terms: Mapping[str, Tensor], total: Tensor, total_key: str) -> dict[str, float]:
+    """Every loss term and the total as Python floats, with one device synchronisation.
 
+    Args:
+        terms: term name → single-number tensor (shape ``()`` or ``[1]``, any float dtype,
+            on any device), in the objective's own units (a loss, or a score when maximising).
+        total: the single-number tensor the optimiser steps on (same units).
+        total_key: the name the total gets in the result (``"total"`` or ``"score"``).
 
-def _to_values(terms: Mapping[str, Tensor], total: Tensor, total_key: str) -> dict[str, float]:
-    """All terms as Python floats with one device synchronisation."""
+    Returns:
+        ``{name: float}`` for every term, in order, then ``total_key``. The tensors are
+        detached and stacked so that only one ``.tolist()`` waits for the device.
+    """
     names = list(terms) + [total_key]
     stacked = torch.stack([t.detach().float().reshape(()) for t in terms.values()] + [total.detach().float().reshape(())])
     return dict(zip(names, stacked.tolist()))
@@ -611,7 +614,7 @@ def optimize_image(
                     opt.zero_grad(set_to_none=True)
                     with torch.enable_grad():
                         terms, total = evaluate(objective_now, param, step)
-                        values = _to_values(terms, total, "total")
+                        values = loss_values(terms, total, "total")
                         _check_values(values, step, "loss")
                         if not evals_in_step and not carried:
                             first.update(values)
@@ -644,7 +647,7 @@ def optimize_image(
         # The image the last step produced has no recorded loss yet: evaluate it once.
         with run.guarded(), torch.no_grad():
             terms, total = evaluate(objective_now, run.image, run.steps_done)
-            values = _to_values(terms, total, "total")
+            values = loss_values(terms, total, "total")
             if math.isfinite(values["total"]):
                 run.final_loss = values["total"]
                 run.offer_best(values, run.image)
@@ -740,7 +743,7 @@ def gradient_ascent_loop(
                 values: dict[str, float] = {}
                 if score_fn is not None:
                     terms, total = _as_terms(score_fn(new), "score", "score_fn")
-                    values = _to_values(terms, total, "score")
+                    values = loss_values(terms, total, "score")
                     _check_values(values, step, "score")
             run.offer_best(values, new)
             run.after_step(values, new, time.perf_counter() - start)

@@ -23,16 +23,18 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cache import CACHE_ENV, copy_limited, kit_cache_dir
 from .errors import DownloadError, ImageLoadError
 
 DATA_ENV = "KIT_DATA_DIR"
-from .cache import CACHE_ENV, kit_cache_dir  # noqa: E402
 KINDS = ("content", "texture")
 
 # Wikimedia asks automated clients to identify themselves.
 USER_AGENT = "cnn-kit-course-notebooks/1.0 (teaching notebooks; fetches a few public-domain paintings once)"
 DOWNLOAD_TIMEOUT_S = 30.0
 MAX_DOWNLOAD_BYTES = 40 * 1024 * 1024
+#: A downloaded painting with more pixels than this is refused (a decompression-bomb guard).
+MAX_DOWNLOAD_PIXELS = 50_000_000
 
 
 # --------------------------------------------------------------------------- names
@@ -43,7 +45,17 @@ def normalise_name(name: str) -> str:
     return "_".join(str(name).strip().lower().replace("-", " ").split())
 
 
-def _suggest(name: str, choices) -> str:
+def did_you_mean(name: str, choices) -> str:
+    """A hint naming the registry keys closest to a mistyped name, for an error message.
+
+    Args:
+        name: the name as the user typed it (normalised with :func:`normalise_name` first).
+        choices: the valid names (registry keys such as those of :data:`SAMPLES`).
+
+    Returns:
+        ``" Did you mean 'a', 'b'?"`` (a leading space, up to three names), or ``""`` when
+        no name is close.
+    """
     close = difflib.get_close_matches(normalise_name(name), list(choices), n=3, cutoff=0.6)
     return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
@@ -161,7 +173,7 @@ def sample_info(name: str) -> Sample:
     key = normalise_name(name)
     if key not in SAMPLES:
         raise ImageLoadError(
-            f"unknown sample name {name!r}.{_suggest(name, SAMPLES)} "
+            f"unknown sample name {name!r}.{did_you_mean(name, SAMPLES)} "
             f"Bundled samples: {', '.join(SAMPLES)}."
         )
     return SAMPLES[key]
@@ -253,7 +265,7 @@ def painting_info(name: str) -> Painting:
     key = normalise_name(name)
     if key not in PAINTINGS:
         raise ImageLoadError(
-            f"unknown painting name {name!r}.{_suggest(name, PAINTINGS)} "
+            f"unknown painting name {name!r}.{did_you_mean(name, PAINTINGS)} "
             f"Paintings: {', '.join(PAINTINGS)}."
         )
     return PAINTINGS[key]
@@ -336,7 +348,7 @@ def _download(painting: Painting, target: Path, out, timeout: float) -> None:
     request = urllib.request.Request(painting.url, headers={"User-Agent": USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            copied = _copy_limited(response, out, MAX_DOWNLOAD_BYTES)
+            copied = copy_limited(response, out, MAX_DOWNLOAD_BYTES)
     except urllib.error.HTTPError as err:
         raise DownloadError(_offline_message(painting, target, f"HTTP {err.code} {err.reason}")) from err
     except urllib.error.URLError as err:
@@ -350,25 +362,26 @@ def _download(painting: Painting, target: Path, out, timeout: float) -> None:
         raise DownloadError(_offline_message(painting, target, "the server sent an empty response"))
 
 
-def _copy_limited(src, dst, limit: int) -> int | None:
-    """Copy at most ``limit`` bytes; return the count, or ``None`` if there was more."""
-    total = 0
-    while chunk := src.read(1 << 16):
-        total += len(chunk)
-        if total > limit:
-            return None
-        dst.write(chunk)
-    return total
-
-
 def _decode_problem(path: Path) -> str | None:
-    """``None`` if ``path`` decodes as an image, else a short reason."""
-    from .images import load_image  # images imports this module at load time
+    """``None`` if ``path`` decodes as an image of at most :data:`MAX_DOWNLOAD_PIXELS`, else a short reason.
+
+    PIL alone, not :func:`helpers.images.load_image`: ``images`` imports this module, never
+    the other way round.
+    """
+    import warnings
+
+    from PIL import Image
 
     try:
-        load_image(path)
-    except ImageLoadError as err:
-        return str(err)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the check below decides
+            with Image.open(path) as img:
+                w, h = img.size
+                if w * h > MAX_DOWNLOAD_PIXELS:
+                    return f"{w}×{h} pixels, more than the limit of {MAX_DOWNLOAD_PIXELS:,}"
+                img.load()
+    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, zlib/struct errors...
+        return f"{type(err).__name__}: {err}"
     return None
 
 

@@ -150,23 +150,6 @@ def _sample_shift(max_shift: int, generator: torch.Generator | None) -> tuple[in
     return int(dy), int(dx)
 
 
-def random_roll(image: Tensor, max_shift: int, generator: torch.Generator | None = None):
-    """Roll ``image`` ``[B, 3, H, W]`` circularly by a random ``(dy, dx)``, each uniform in
-    ``[-max_shift, max_shift]`` pixels; return ``(rolled, undo)``.
-
-    ``undo(x)`` rolls by ``(-dy, -dx)``, so ``undo(rolled)`` equals ``image`` exactly.
-    DeepDream (Mordvintsev et al. 2015) rolls the image, takes a gradient step on the
-    rolled image, and rolls back, which spreads tile/stride artefacts over the image.
-    """
-    dy, dx = _sample_shift(int(max_shift), generator)
-    rolled = torch.roll(image, shifts=(dy, dx), dims=(-2, -1))
-
-    def undo(x: Tensor) -> Tensor:
-        return torch.roll(x, shifts=(-dy, -dx), dims=(-2, -1))
-
-    return rolled, undo
-
-
 def translate(image: Tensor, dy: int, dx: int, mode: str = "roll") -> Tensor:
     """Shift ``image`` ``[B, 3, H, W]`` down by ``dy`` and right by ``dx`` pixels, keeping its size.
 

@@ -17,6 +17,7 @@ from helpers.display import (  # noqa: E402
     has_random_weights_mark,
     plot_losses,
     png_bytes,
+    resolve_preview,
     save_figure,
     show_grid,
     show_image,
@@ -128,6 +129,15 @@ def test_live_preview_headless_never_fails(capsys):
     chatty.update(torch.rand(1, 3, 4, 4), step=7, losses={"total": 0.25})
     out = capsys.readouterr().out
     assert "dream" in out and "step 7" in out and "0.25" in out
+
+
+def test_resolve_preview_maps_the_loop_argument_to_what_it_updates():
+    assert resolve_preview(None) is None and resolve_preview(False) is None
+    assert isinstance(resolve_preview(True), LivePreview)
+    mine = LivePreview(title="mine")
+    assert resolve_preview(mine) is mine
+    with pytest.raises(TypeError, match="LivePreview"):
+        resolve_preview("yes")
 
 
 def test_show_rows_draws_images_and_maps_and_marks_only_when_due():

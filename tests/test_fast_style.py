@@ -165,6 +165,25 @@ def test_prefetch_failures_leave_nothing_behind(tmp_path, monkeypatch):
     assert not any(fast_style.styles_dir().glob("*"))
 
 
+def test_prefetch_refuses_an_oversized_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    url = _styles_zip(tmp_path / "saved_models.zip").as_uri()
+    monkeypatch.setattr(fast_style, "MAX_ZIP_BYTES", 1024)
+    with pytest.raises(DownloadError, match="more than"):
+        fast_style.prefetch_styles(url)
+    assert not any(fast_style.styles_dir().glob("*"))
+
+
+def test_copy_limited_counts_bytes_and_stops_past_the_limit():
+    from helpers.cache import copy_limited
+
+    data = bytes(range(256)) * 1000          # 256 000 bytes: several 64 KiB chunks
+    out = io.BytesIO()
+    assert copy_limited(io.BytesIO(data), out, len(data)) == len(data) and out.getvalue() == data
+    assert copy_limited(io.BytesIO(data), io.BytesIO(), len(data) - 1) is None
+    assert copy_limited(io.BytesIO(b""), io.BytesIO(), 10) == 0
+
+
 def test_styles_command_lists_and_reports_failures(tmp_path, monkeypatch, capsys):
     from helpers import cli
 

@@ -569,6 +569,19 @@ def test_download_that_is_not_an_image_is_refused(monkeypatch, tmp_path):
     assert not any(im.cache_dir().glob("*.part"))
 
 
+def test_download_over_the_pixel_limit_is_refused(monkeypatch, tmp_path):
+    _serve_file(monkeypatch, "the_scream", _write(tmp_path / "big.png", Image.new("RGB", (40, 30), "red")))
+    monkeypatch.setattr(S, "MAX_DOWNLOAD_PIXELS", 40 * 30 - 1)
+    with pytest.raises(DownloadError, match="40×30 pixels, more than the limit"):
+        im.load_image("the_scream")
+    assert not S.painting_cache_path("the_scream").exists()
+
+
+def test_did_you_mean_names_close_registry_keys():
+    assert S.did_you_mean("Starry-Nite", S.PAINTINGS) == " Did you mean 'starry_night'?"
+    assert S.did_you_mean("zzz", S.PAINTINGS) == ""
+
+
 def test_hand_placed_painting_is_used_offline(monkeypatch):
     _unreachable(monkeypatch, "composition_vii")
     with pytest.raises(DownloadError, match="download=False"):

@@ -4,7 +4,7 @@ import torch
 import torchvision.models as tvm
 from torch import nn
 
-from helpers.layers import LAYER_TABLES, layer_index, layer_table, resolve_layers
+from helpers.layers import LAYER_TABLES, layer_table, resolve_layers
 
 _KIND_TYPES = {
     "conv": (nn.Conv2d,),
@@ -57,4 +57,5 @@ def test_unknown_architecture_and_empty_request():
 
 def test_module_paths_are_accepted_and_order_is_input_to_output():
     assert resolve_layers("vgg16", "features.3")[0].name == "relu1_2"
-    assert layer_index("vgg16", "relu1_1") < layer_index("vgg16", "conv4_2") < layer_index("vgg16", "fc8")
+    order = list(layer_table("vgg16"))
+    assert order.index("relu1_1") < order.index("conv4_2") < order.index("fc8")

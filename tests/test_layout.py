@@ -38,3 +38,51 @@ def test_helpers_never_imports_instructor(path):
     dynamic = [c.value for c in ast.walk(tree) if isinstance(c, ast.Constant) and isinstance(c.value, str)
                and re.fullmatch(r"instructor(\.\w+)*", c.value)]
     assert not dynamic, f"{path.name} names a module of `instructor` (a dynamic import): {dynamic}"
+
+
+def _helpers_imports(path: Path, names: set[str]) -> set[str]:
+    """The `helpers` modules that ``path`` imports, at module level or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("helpers.")}
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level == 1 or module == "helpers":
+                found |= {module.split(".")[0]} if module and module != "helpers" else {a.name for a in node.names}
+            elif module.startswith("helpers."):
+                found.add(module.split(".")[1])
+    return (found & names) - {path.stem}
+
+
+def test_helpers_modules_import_each_other_one_way_only():
+    """No import cycle between `helpers` modules, lazy imports inside functions included
+    (``images`` uses ``samples``, so ``samples`` must not reach back for ``images``)."""
+    names = {p.stem for p in HELPERS}
+    graph = {p.stem: _helpers_imports(p, names) for p in HELPERS}
+    assert "samples" in graph["images"] and "images" not in graph["samples"]
+
+    def path_back(start: str) -> list[str] | None:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, trail = stack.pop()
+            for nxt in sorted(graph[node]):
+                if nxt == start:
+                    return trail + [start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, trail + [nxt]))
+        return None
+
+    cycles = [" → ".join(c) for c in map(path_back, sorted(graph)) if c]
+    assert not cycles, f"import cycles in helpers: {cycles}"
+
+
+def test_package_docstring_lists_every_module_once():
+    """helpers/__init__.py's docstring has one ``  name  description`` line per module, no more."""
+    import helpers
+
+    listed = re.findall(r"^  (\w+) {2,}\S", helpers.__doc__, flags=re.M)
+    modules = sorted(p.stem for p in HELPERS if p.stem != "__init__")
+    assert sorted(listed) == modules, (f"missing: {sorted(set(modules) - set(listed))}, "
+                                       f"not modules: {sorted(set(listed) - set(modules))}")

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.errors import KitError
-from helpers.optim import NonFiniteLossError, OptimizationResult, gradient_ascent_loop, optimize_image
+from helpers.optim import NonFiniteLossError, OptimizationResult, gradient_ascent_loop, loss_values, optimize_image
 from helpers.transforms import GaussianBlur, Jitter, Roll, Transform
 
 H = W = 12
@@ -289,3 +289,11 @@ def test_lbfgs_makes_progress_on_a_loss_of_tiny_scale():
     objective = lambda x: 1e-8 * (x - target).pow(2).sum()
     result = optimize_image(objective, torch.full((1, 3, 64, 64), 0.2), steps=5, progress=False)
     assert result.best_loss < 0.01 * result.history["total"][0]
+
+
+def test_loss_values_are_floats_in_order_with_the_total_last():
+    terms = {"content": torch.tensor(1.5), "style": torch.tensor([0.25], dtype=torch.float64, requires_grad=True)}
+    values = loss_values(terms, torch.tensor(1.75), "score")
+    assert list(values) == ["content", "style", "score"]
+    assert values == {"content": 1.5, "style": 0.25, "score": 1.75}
+    assert all(type(v) is float for v in values.values())

@@ -19,7 +19,6 @@ from helpers.transforms import (
     clamp_pixels,
     gaussian_blur,
     gaussian_kernel1d,
-    random_roll,
     translate,
 )
 
@@ -69,13 +68,6 @@ def test_blur_every_n_steps(image):
 
 
 # --------------------------------------------------------------------------- translation
-
-def test_random_roll_undo_is_exact(image):
-    g = torch.Generator().manual_seed(3)
-    for _ in range(5):
-        rolled, undo = random_roll(image, 5, g)
-        assert torch.equal(undo(rolled), image)
-
 
 def test_jitter_and_composed_rolls_undo_exactly(image):
     g = torch.Generator().manual_seed(4)
