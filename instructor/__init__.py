@@ -1,6 +1,8 @@
 """Repository-only course operations: ``python -m instructor {release, bundle, grade, demo, …}``.
 
 release, bundle        student notebooks from solutions/, and the student zip
+leakcheck              no given cell of a student notebook computes a graded function (run by release)
+answers                the solution notebook's answers as Python functions
 grading, grading_guard autograding through nbgrader, in parallel, hardened
 collect                submissions from nbgrader's layout or an LMS download
 coursedir, course      the throw-away nbgrader course; the repository root (``course.repo_root``)

@@ -16,6 +16,7 @@ COMMANDS = {
     "grade": ("instructor.grading", "autograde submissions in parallel: grades CSV, feedback, summary table"),
     "demo": ("instructor.demo", "run the solution notebooks headless and write build/demo/index.html"),
     "colab": ("instructor.colab", "rewrite the Colab set-up cell of solutions/ and the README's Colab links"),
+    "leakcheck": ("instructor.leakcheck", "fail when a given cell of a student notebook computes a graded function"),
     "selfcheck": ("instructor.selfcheck", "grade every generated submission of every topic and check the marks"),
     "check-weights": ("instructor.check_weights", "with ImageNet weights: check trained behaviour, write a report"),
     "submissions": ("instructor.submissions", "write generated test submissions (perfect, hostile, one per mistake)"),

@@ -58,6 +58,7 @@ from pathlib import Path
 
 from instructor.collect import CollectError, Submission, collect
 from instructor.coursedir import RELEASE, REPO, SOLUTIONS, Course, resolve_topics
+from instructor.tampering import flags_for
 
 DEFAULT_TIMEOUT = 60
 DEFAULT_OUT = REPO / "build" / "grading"
@@ -323,6 +324,8 @@ class Report:
     exercises: dict[str, dict[str, str]]            # topic → test grade_id → exercise
     warnings: list[str]
     seconds: float
+    #: student → topic → what ``instructor.tampering`` found in the submitted notebook (for a look)
+    flags: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def exercise_scores(self, student: str, topic: str) -> dict[str, tuple[float, float]]:
         out: dict[str, list[float]] = {}
@@ -361,11 +364,29 @@ def grade(source: Path, out: Path = DEFAULT_OUT, topics: list[str] | None = None
             results[result.student] = result
             lost = [t.topic for t in result.topics if t.failure]
             log(f"graded {result.student} in {result.seconds:.1f} s" + (f" (not gradable: {', '.join(lost)})" if lost else ""))
+        flags = tampering_flags(found, release, solutions)
+        for student, per_topic in sorted(flags.items()):
+            for topic, found_flags in per_topic.items():
+                log(f"flagged {student}/{topic} for review: {found_flags[0]}"
+                    + (f" (and {len(found_flags) - 1} more)" if len(found_flags) > 1 else ""))
     export_csv(out)
-    report = Report(results, {t: exercise_of(solutions, t) for t in selected}, warnings, time.perf_counter() - start)
+    report = Report(results, {t: exercise_of(solutions, t) for t in selected}, warnings, time.perf_counter() - start,
+                    flags)
     write_exercise_csv(report, out / "exercises.csv")
     (out / "summary.txt").write_text(summary(report), encoding="utf-8")
     return report
+
+
+def tampering_flags(found: dict[str, dict[str, Submission]], release: Path,
+                    solutions: Path) -> dict[str, dict[str, list[str]]]:
+    """``{student: {topic: flags}}`` for the submissions with code that reaches into the tests' names."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for student, subs in found.items():
+        for topic, sub in subs.items():
+            flagged = [f for path in sub.files.values() for f in flags_for(path, release, solutions, topic)]
+            if flagged:
+                out.setdefault(student, {})[topic] = flagged
+    return out
 
 
 def _job(student: str, subs: dict[str, Submission], template: bytes, timeout: int) -> StudentJob:
@@ -463,6 +484,11 @@ def summary(report: Report) -> str:
         maximum = sum(v[1] for t in r.topics for v in t.grades.values())
         rows.append([s, f"{score:g}", f"{maximum:g}", f"{r.seconds:.0f}"])
     buf.write(f"\nall topics\n{_table(rows)}\n")
+    if report.flags:
+        buf.write("\nflagged for review (code that reaches into what the tests use; marks are unaffected)\n")
+        for student, per_topic in sorted(report.flags.items()):
+            for topic, flagged in sorted(per_topic.items()):
+                buf.write("".join(f"  {student}/{topic}: {f}\n" for f in flagged))
     return buf.getvalue()
 
 

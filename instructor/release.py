@@ -5,6 +5,9 @@
     python -m instructor release --bundle           also write the student zip dist/<name>-student.zip
                                                     (``instructor.bundle``; --dist DIR to write elsewhere)
 
+Both modes then run ``instructor.leakcheck`` on the written (or committed) notebooks and
+exit 1 when a given cell computes a graded function.
+
 Generation is nbgrader's ``generate_assignment`` (answers replaced by stubs, hidden tests
 removed), run in a temporary course so no gradebook lands in the repository.
 """
@@ -89,6 +92,15 @@ def main(argv: list[str]) -> int:
     if stale:
         print("\n".join(stale), file=sys.stderr)
         print("Regenerate with `python -m instructor release` and commit notebooks/.", file=sys.stderr)
+        return 1
+    from instructor.leakcheck import check as leak_check
+
+    findings = leak_check(selected, args.solutions, args.out, log=lambda *_: None)
+    for leak in findings.leaks:
+        print(f"LEAK {leak}", file=sys.stderr)
+    print(f"leak check: {findings.candidates} given functions against every graded function, "
+          f"{len(findings.leaks)} leaks")
+    if findings.leaks:
         return 1
     if args.bundle:
         from instructor.bundle import build_and_report

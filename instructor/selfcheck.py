@@ -5,7 +5,8 @@
 Generates the submissions of ``instructor.submissions`` for every topic (perfect,
 untouched, hostile, one per mistake; ``--students`` trims or pads the list), grades them
 once per ``--workers`` value with ``instructor.grading``, checks that every student lost
-points in exactly the expected exercises, and prints the marks and the times: one
+points in exactly the expected exercises (and that exactly the cheating students are
+flagged for review), and prints the marks and the times: one
 student with all topics (serially), then all students per worker count. Exit 1 on any
 unexpected mark. Takes long (tens of minutes on two cores); the test suite runs a
 small part of it (tests/test_grading.py).
@@ -32,6 +33,11 @@ def check(report: grading.Report, expected: dict) -> list[str]:
             lost = {ex for ex, (s, m) in report.exercise_scores(student, topic).items() if s < m}
             if lost != set(loses):
                 problems.append(f"{student}/{topic}: lost points in {sorted(lost)}, expected {sorted(loses)}")
+            flagged = bool(report.flags.get(student, {}).get(topic))
+            if flagged != student.startswith("cheat-"):
+                problems.append(f"{student}/{topic}: " + ("flagged for review, but it does not cheat: "
+                                                          + report.flags[student][topic][0] if flagged
+                                                          else "cheats but was not flagged"))
     return problems
 
 

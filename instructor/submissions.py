@@ -11,7 +11,10 @@ with some cells edited, written as a student would hand it in:
   solution that silently removes a mistake fails loudly instead;
 - *hostile* submissions (``HOSTILE``, on notebook 01): an infinite loop, megabytes of
   output, deleted and edited test cells, ``os._exit``, an exception in the set-up cell,
-  and code that searches the disk for the hidden tests.
+  and code that searches the disk for the hidden tests;
+- *cheating* submissions (``CHEATS``, students ``cheat-*``): a wrong answer plus code that
+  rebinds the checks in the kernel or patches ``helpers.checking``; they must lose the
+  wrong answer's points and be flagged (``instructor.tampering``).
 
     python -m instructor.submissions OUT [--topics 01 07] [--students 20]
 
@@ -294,11 +297,52 @@ HOSTILE = {
     "tampered_tests": (["conv_output_size"], "edited test cells are restored, deleted ones re-added"),
     "os_exit": (["conv_output_size", "receptive_field", "nearest_neighbours"],
                 "the kernel dies: the notebook scores 0, the feedback says why"),
-    # receptive_field and its tests use plain Python only, so they pass without the set-up's imports.
-    "setup_error": (["conv_output_size", "nearest_neighbours"],
-                    "the tests that need the set-up's imports fail; the feedback shows the set-up cell's error"),
+    # Test cells import what they use, and conv_output_size and receptive_field are plain Python:
+    # only nearest_neighbours (whose answer uses the set-up's torch) fails.
+    "setup_error": (["nearest_neighbours"],
+                    "the answers that need the set-up's imports fail; the feedback shows the set-up cell's error"),
     "snoop": ([], "the search finds no hidden tests"),
 }
+
+
+# Cheating submissions: a wrong answer plus code that tries to switch the tests off. Each must
+# lose its wrong answer's points and be flagged by ``instructor.tampering``.
+REBIND_CHECKS = """
+# make every check pass
+check = check_close = check_unchanged = lambda *args, **kwargs: None
+check_tensor = lambda value, *args, **kwargs: value
+"""
+PATCH_KIT = """
+import helpers.checking
+helpers.checking.check = helpers.checking.check_close = lambda *args, **kwargs: None
+helpers.checking.check_unchanged = lambda *args, **kwargs: None
+helpers.checking.check_tensor = lambda value, *args, **kwargs: value
+"""
+
+# kind → (topic, the wrong answer (a mistake's function), code added after it, what the case shows)
+CHEATS = {
+    "rebind_checks_01": ("01", "conv_output_size", REBIND_CHECKS,
+                         "rebinds the checks in the kernel: the tests import their own; no dilation still fails"),
+    "patch_kit_01": ("01", "nearest_neighbours", PATCH_KIT,
+                     "patches helpers.checking: each test cell re-reads it; the dot product still fails"),
+    "rebind_checks_06": ("06", "gram_matrix", REBIND_CHECKS,
+                         "rebinds check_close & co. in the kernel: the wrong Gram still fails"),
+    "patch_kit_08": ("08", "feature_reconstruction_loss", PATCH_KIT,
+                     "patches helpers.checking: the batch sum still fails"),
+}
+
+
+def cheat(kind: str, solutions: Path = SOLUTIONS, release: Path = RELEASE) -> tuple[str, dict, list[str]]:
+    """``(topic, notebook, exercises that must lose points)`` of a cheating submission (``kind`` in ``CHEATS``)."""
+    if kind not in CHEATS:
+        raise ValueError(f"unknown cheating submission {kind!r}; choose one of {', '.join(CHEATS)}")
+    number, function, code, _ = CHEATS[kind]
+    topic = resolve_topics([number], solutions)[0]
+    mistake = next(m for m in mistakes_for(topic) if m.function == function)
+    nb = with_mistake(topic, mistake, solutions, release)
+    cell = nb["cells"][_cell_index(nb, function)]
+    cell["source"] = "".join(cell["source"]).rstrip("\n") + "\n" + code
+    return topic, nb, [mistake.function, *mistake.also_breaks]
 
 
 def write(nb: dict, folder: Path, name: str) -> Path:
@@ -328,6 +372,10 @@ def generate(out: Path, topics: list[str] | None = None, students: int | None = 
         topic01 = next(t for t in selected if t.startswith("01"))
         for kind, (loses, _) in HOSTILE.items():
             plan.append((f"hostile-{kind.replace('_', '-')}", topic01, hostile(kind, solutions, release), loses))
+    for kind in CHEATS:
+        topic, nb, loses = cheat(kind, solutions, release) if hostile_cases else (None, None, None)
+        if topic in selected:
+            plan.append((f"cheat-{kind.replace('_', '-')}", topic, nb, loses))
     for topic in selected:
         for mistake in mistakes_for(topic):
             student = f"mistake-{mistake.function.replace('_', '-')}"

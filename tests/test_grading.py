@@ -105,6 +105,23 @@ def test_feedback_shows_hidden_test_results_but_not_their_code(graded, subs):
     assert "BEGIN HIDDEN TESTS" not in page and "itertools.product" not in page   # its code
 
 
+@pytest.mark.parametrize("kind", [k for k, v in gen.CHEATS.items() if v[0] == "01"])
+def test_cheating_loses_the_wrong_answers_points_and_is_flagged(graded, kind):
+    report, out, _ = graded
+    student = f"cheat-{kind.replace('_', '-')}"
+    function = gen.CHEATS[kind][1]
+    assert _lost(report, student, T01) == {function}
+    flagged = report.flags[student][T01]
+    assert flagged and all(f.startswith(f"cell {function}, line ") for f in flagged)
+    assert f"{student}/{T01}: cell {function}" in (out / "summary.txt").read_text()
+
+
+def test_only_the_cheating_students_are_flagged(graded):
+    report, _, _ = graded
+    assert sorted(report.flags) == sorted(f"cheat-{k.replace('_', '-')}" for k, v in gen.CHEATS.items()
+                                          if v[0] in ("01", "07"))
+
+
 def test_infinite_loop_times_out_and_grading_goes_on(graded):
     report, _, _ = graded
     result = report.topic_result("hostile-infinite-loop", T01)
