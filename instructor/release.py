@@ -8,7 +8,8 @@
 Both modes then run ``instructor.leakcheck`` on the written (or committed) notebooks and
 exit 1 when a given cell computes a graded function.
 
-Generation is nbgrader's ``generate_assignment`` (answers replaced by stubs, hidden tests
+First the Colab set-up cell of every solution notebook is rewritten from ``course.toml``
+(``instructor.colab``; ``--check`` only reports a stale one). Generation is nbgrader's ``generate_assignment`` (answers replaced by stubs, hidden tests
 removed), run in a temporary course so no gradebook lands in the repository.
 """
 from __future__ import annotations
@@ -75,7 +76,17 @@ def main(argv: list[str]) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    stale = []
+    from instructor import colab
+
+    try:
+        unsynced = colab.sync_solutions(write=not args.check) if args.solutions.resolve() == SOLUTIONS.resolve() else []
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stale = [f"{path}: its Colab set-up cell does not match {colab.SETTINGS_FILE}" for path in unsynced] \
+        if args.check else []
+    for path in unsynced if not args.check else []:
+        print(f"{path.parent.name}: set-up cell rewritten from {colab.SETTINGS_FILE}")
     with tempfile.TemporaryDirectory(prefix="kit-release-") as tmp:
         for topic in selected:
             fresh = generate(topic, Path(tmp), args.solutions)
