@@ -58,7 +58,7 @@ from helpers.transformer_net import TransformerNet, load_transformer
 
 Tensor = torch.Tensor
 
-# Johnson et al. 2016, Sec. 4.2, and PyTorch's example (helpers.references, topic 08).
+# Johnson et al. 2016, Sec. 4.1, and PyTorch's example (helpers.references, topic 08).
 CONTENT_LAYER = _references.value("08", "content layer")
 STYLE_LAYERS = tuple(_references.value("08", "style layers"))
 

@@ -656,6 +656,15 @@ def optimize_image(
 
 # --------------------------------------------------------------------------- gradient_ascent_loop
 
+def _score_gradient(score_fn: Callable[[Tensor], Any], image: Tensor) -> Tensor:
+    """``∇_image score_fn(image)`` (the total when it returns terms), same shape as ``image``."""
+    x = image.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        _, total = _as_terms(score_fn(x), "score", "score_fn")
+        (grad,) = torch.autograd.grad(total, x)
+    return grad.detach()
+
+
 def gradient_ascent_loop(
     step_fn: Callable[[Tensor], Tensor],
     image: Tensor,
@@ -690,9 +699,11 @@ def gradient_ascent_loop(
             [0, 1]; ``None`` to leave values unconstrained.
         transforms: invertible transforms applied before ``step_fn`` and undone after.
         post_step: regularisers applied after the update (``GaussianBlur``,
-            ``L2Decay``, ...). Transform instances get ``step`` (0-based) and, as
-            ``grad``, the update ``step_fn`` made (its direction is the gradient's for a
-            gradient step; only its direction matters to ``ClipSmallContributions``).
+            ``L2Decay``, ...). Transform instances get ``step`` (0-based) and ``grad``:
+            for transforms that need it (``ClipSmallContributions``) and a ``score_fn``,
+            the gradient of the score alone at the image before the step (Yosinski et
+            al.'s contributions use the objective's gradient, not the regularised update;
+            one extra backward pass per step); otherwise the update ``step_fn`` made.
         score_fn: ``score_fn(image) -> number, 0-d tensor or dict of them`` evaluated on
             each new image under ``torch.no_grad()``; recorded in ``history["score"]``
             (and per term). Higher is better: ``best_image`` is the highest-scoring.
@@ -716,6 +727,7 @@ def gradient_ascent_loop(
                 raise TypeError(f"{t!r} cannot be undone after the step; gradient_ascent_loop takes "
                                 "invertible transforms only (Jitter, Roll)")
     post_step = list(post_step or ())
+    score_grad = score_fn is not None and any(getattr(t, "needs_grad", False) for t in post_step)
     run = _Run(steps, total_key="score", maximize=True, keep_best=keep_best and score_fn is not None,
                progress=progress, desc=desc, preview=preview, preview_every=preview_every,
                callbacks=callbacks, on_nonfinite=on_nonfinite)
@@ -730,6 +742,7 @@ def gradient_ascent_loop(
                 moved, undo = jitter.apply_with_undo(current, step=step)
             else:
                 moved, undo = current, (lambda t: t)
+            grad = _score_gradient(score_fn, current) if score_grad else None
             out = step_fn(moved.clone())
             if not isinstance(out, Tensor) or out.shape != current.shape:
                 got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
@@ -738,7 +751,8 @@ def gradient_ascent_loop(
                 new = undo(out.detach().to(current.device, torch.float32))
                 if not bool(torch.isfinite(new).all()):
                     raise _NonFinite(step, ["the image returned by step_fn"], what="image")
-                new = _post_process(new, post_step, project, step, new - current).contiguous()
+                new = _post_process(new, post_step, project, step,
+                                    grad if grad is not None else new - current).contiguous()
                 run.evaluations += 1
                 values: dict[str, float] = {}
                 if score_fn is not None:

@@ -98,9 +98,12 @@ STYLE_TRANSFER = [
 # --------------------------------------------------------------------------- 02 gradient ascent
 # CS231n (Stanford), assignment 3, NetworkVisualization (PyTorch): create_class_visualization
 # on SqueezeNet 1.1 at 224×224 with l2_reg 1e-3, learning_rate 25, num_iterations 100,
-# blur_every 10 (blur_image with σ 0.5), max_jitter 16; the step is
-# img += learning_rate · g / ‖g‖ with g = ∇(score − l2_reg·‖img‖²) on the ImageNet-normalised
-# image (x − μ)/σ, μ and σ torchvision's (weight metadata of every ImageNet classifier).
+# blur_every 10 (blur_image with σ 0.5), max_jitter 16, on the ImageNet-normalised image
+# (x − μ)/σ, μ and σ torchvision's (weight metadata of every ImageNet classifier). The
+# assignment asks for a plain step img += learning_rate · g, g = ∇(score − l2_reg·‖img‖²); it
+# prescribes the normalised step g/‖g‖ only for its fooling images. The kit normalises here too
+# (as many solutions do), so 25 becomes the step's length: a reading of the reference, not a
+# conversion of it, since a plain step's length depends on the trained network's gradients.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: One std standing for the three: ``(mean_c 1/σ_c²)^(-1/2)`` ≈ 0.22597. With it the
@@ -122,7 +125,8 @@ GRADIENT_ASCENT: list[Default] = [
             "centred on the mean colour (center = μ)"),
     Default("02", "pixel step (RMS per step)",
             CS231N_LEARNING_RATE * IMAGENET_STD_EFFECTIVE / (3 * CS231N_IMAGE_SIZE ** 2) ** 0.5, _CS231N,
-            "learning_rate = 25 on g/‖g‖: every step has L2 norm 25 on the normalised 224×224 image",
+            "learning_rate = 25 (a plain step in the assignment; the kit normalises g/‖g‖, as the "
+            "assignment does for fooling images, so every step has L2 norm 25 on the normalised 224×224 image)",
             "in pixels the step norm is 25·σ̄ = 5.649 (σ_c ≠ σ̄ reweights channels by σ_c²/σ̄², "
             "0.97–1.03); per value over 3·224² values that is an RMS of 0.014561, kept per value at other "
             "sizes, so the kit's step is the reference's times √(H·W)/224"),
@@ -175,12 +179,18 @@ GRADIENT_ASCENT: list[Default] = [
 _GOODFELLOW = "Goodfellow, Shlens & Szegedy 2015 (arXiv:1412.6572), Fig. 1 and sec. 4"
 _KURAKIN = "Kurakin, Goodfellow & Bengio 2017 (arXiv:1607.02533), sec. 2.2"
 
+# CS231n assignment 3, make_fooling_image: X += learning_rate · g / ‖g‖₂ with learning_rate = 1
+# and g = ∇ S_target, on the ImageNet-normalised image, until the top-1 class is the target.
+CS231N_FOOLING_LEARNING_RATE = 1.0
+_CS231N_FOOL = "cs231n assignment 3, NetworkVisualization-PyTorch.ipynb (make_fooling_image)"
+
 ADVERSARIAL: list[Default] = [
     Default("03", "FGSM ε (Goodfellow et al.)", 1 / 255, _GOODFELLOW,
             "ε = .007, 'the smallest bit of an 8 bit image encoding after GoogLeNet's conversion to real "
             "numbers'",
-            "one grey level: 1/255 = 0.0039 in [0, 1] pixels (on inputs spanning [−1, 1] one level is "
-            "2/255 = 0.0078, which the paper writes as .007); not two levels"),
+            "1/255 = 0.0039 in [0, 1] pixels: one grey level if GoogLeNet's inputs spanned [−1, 1], where a "
+            "level is 2/255 = 0.0078 ≈ .007; the paper does not state the range (read in [0, 1] units, .007 "
+            "would be about two levels)"),
     Default("03", "iterative step α (Kurakin et al.)", 1 / 255, _KURAKIN, "α = 1 on 0–255 pixels",
             "÷ 255: one grey level per step (the success-rate sweep's kurakin_schedule)"),
     Default("03", "iterative steps (Kurakin et al.)", "ceil(min(ε + 4, 1.25·ε)), ε in grey levels", _KURAKIN,
@@ -193,6 +203,15 @@ ADVERSARIAL: list[Default] = [
             "α = 1 with min(ε + 4, 1.25ε) = 5 iterations at ε = 4",
             "a kit choice, not the reference's: half of α (0.5/255) with more steps (5 smoke, 20 cpu, "
             "40 gpu) inside the same ε-ball, for a chosen target that is not the least likely class"),
+    Default("03", "fooling image step (RMS per step)",
+            CS231N_FOOLING_LEARNING_RATE * IMAGENET_STD_EFFECTIVE / (3 * CS231N_IMAGE_SIZE ** 2) ** 0.5, _CS231N_FOOL,
+            "learning_rate = 1 on g/‖g‖₂: every step has L2 norm 1 on the normalised 224×224 image",
+            "in pixels the step norm is 1·σ̄ = 0.226; per value over 3·224² values an RMS of 0.000582, "
+            "kept per value at other sizes (as notebook 02's class-visualisation step)"),
+    Default("03", "fooling image steps (at most)", 100, _CS231N_FOOL,
+            "'you should be able to fool the network in fewer than 100 iterations' (the loop itself "
+            "runs until the top-1 class is the target)",
+            "a cap of 100 steps, so that a network it cannot fool still stops"),
 ]
 
 # --------------------------------------------------------------------------- 04 feature inversion
@@ -247,8 +266,9 @@ DEEPDREAM: list[Default] = [
 # relu4_3 (vgg.py: slices [0:4], [4:9], [9:16], [16:23] of torchvision's vgg16 features),
 # gram_matrix = FFᵀ/(C·H·W); Adam(lr); defaults --content-weight 1e5 --style-weight 1e10
 # --lr 1e-3 --batch-size 4 --image-size 256 --epochs 2 --style-size None.
-# Johnson, Alahi & Fei-Fei 2016, sec. 4.2: 256×256 COCO crops, batch 4, 40 000 iterations
-# (about two epochs), Adam 1e-3.
+# Johnson, Alahi & Fei-Fei 2016, sec. 4.1: the 80k COCO training images resized to 256×256,
+# batch 4, 40 000 iterations (about two epochs), Adam 1e-3, total variation weight 1e-6 … 1e-4
+# chosen per style (PyTorch's example leaves TV out, and so does the kit).
 _PYTORCH_FNS = "pytorch/examples, fast_neural_style/neural_style/neural_style.py and utils.py"
 FNS_STYLE_CHANNELS = (64, 128, 256, 512)             # C_j of relu1_2, relu2_2, relu3_3, relu4_3
 FNS_CONTENT_WEIGHT = 1e5
@@ -289,7 +309,7 @@ FAST_STYLE: list[Default] = [
             "flips at random (few photos need the variety; COCO's 82 783 do not)"),
     Default("08", "training steps", 2 * -(-COCO2014_TRAIN_IMAGES // 4), _PYTORCH_FNS,
             "--epochs 2 at batch 4 over the COCO 2014 training images (82 783) that its README names",
-            "2 · ⌈82 783/4⌉ = 41 392 optimiser steps (the kit counts steps; Johnson et al. sec. 4.2: "
+            "2 · ⌈82 783/4⌉ = 41 392 optimiser steps (the kit counts steps; Johnson et al. sec. 4.1: "
             "40 000); the instructor trainer's default, not the notebook's profiles"),
     Default("08", "style image size", None, _PYTORCH_FNS, "--style-size None: the style file's own size",
             "None: the instructor trainer loads the file at its own size; the notebook's profiles load it "

@@ -274,6 +274,34 @@ def test_ascent_loop_interrupt_and_nan(target, init):
     assert torch.isfinite(res.image).all()
 
 
+class _RecordGrad(Transform):
+    """A post-step transform that needs the gradient and records what it gets."""
+
+    needs_grad = True
+
+    def __init__(self):
+        self.grads = []
+
+    def __call__(self, image, *, step=None, grad=None):
+        self.grads.append(grad.clone())
+        return image
+
+
+def test_ascent_loop_hands_contribution_rules_the_score_gradient_not_the_update(init):
+    # The step adds a regulariser's pull (−2λx) to the score's gradient (w); what a
+    # gradient-needing transform sees is ∇score = w alone, at the image before the step.
+    w = torch.linspace(-1, 1, init.numel()).view_as(init)
+    step = lambda x: x + 0.01 * (w - 2 * 0.5 * x)  # noqa: E731
+    recorder = _RecordGrad()
+    gradient_ascent_loop(step, init, 3, score_fn=lambda x: (w * x).sum(), post_step=[recorder], progress=False)
+    assert len(recorder.grads) == 3 and all(torch.allclose(g, w) for g in recorder.grads)
+    # without a score there is nothing to differentiate: the update itself
+    recorder = _RecordGrad()
+    start = init.clamp(0.2, 0.8)
+    gradient_ascent_loop(step, start, 1, post_step=[recorder], progress=False)
+    assert torch.allclose(recorder.grads[0], 0.01 * (w - start), atol=1e-6)
+
+
 def test_ascent_loop_checks_its_inputs(init):
     with pytest.raises(ValueError, match="shape"):
         gradient_ascent_loop(lambda x: x[0], init, 2, progress=False)
