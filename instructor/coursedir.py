@@ -114,7 +114,8 @@ class Course:
             submission = gb.find_submission(topic, student)
             for nb in submission.notebooks:
                 for grade in nb.grades:
-                    out[grade.name] = (float(grade.score), float(grade.max_score))
+                    if grade.cell.cell_type != "markdown":   # written answers wait for the formgrader
+                        out[grade.name] = (float(grade.score), float(grade.max_score))
         return out
 
     def autograded_notebook(self, topic: str, student: str, name: str) -> Path:

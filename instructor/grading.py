@@ -83,6 +83,14 @@ c.GenerateFeedback.preprocessors = (
 '''
 
 
+FORMGRADER_CONFIG = '''# Written by instructor.grading: this folder is an nbgrader course. Grade the written
+# answers here with the formgrader: `jupyter lab` in this folder, then Nbgrader → Formgrader.
+import os
+c = get_config()  # noqa: F821
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+'''
+
+
 @dataclass
 class StudentJob:
     """Everything one worker needs to grade one student, as plain data."""
@@ -98,8 +106,9 @@ class StudentJob:
 @dataclass
 class TopicResult:
     topic: str
-    grades: dict[str, tuple[float, float]]          # grade_id → (score, max score)
+    grades: dict[str, tuple[float, float]]          # grade_id → (score, max score), autograded cells
     comments: dict[str, str] = field(default_factory=dict)
+    manual: dict[str, float] = field(default_factory=dict)  # grade_id → max score, written answers to grade by hand
     files: dict[str, bytes] = field(default_factory=dict)   # "autograded/…", "feedback/…" → content
     errors: list[str] = field(default_factory=list)          # cells that raised, in order
     failure: str | None = None                                # why nbgrader could not grade it
@@ -152,7 +161,8 @@ def _collect_topic(course: Course, job: StudentJob, topic: str, proc, limit: flo
     result = TopicResult(topic, grades={})
     if len(graded) < len(job.notebooks[topic]):
         result.failure = _failure_reason(proc, limit)
-    result.grades, result.comments = _read_scores(course.db_url, topic, job.student, failed=bool(result.failure))
+    result.grades, result.comments, result.manual = _read_scores(course.db_url, topic, job.student,
+                                                                 failed=bool(result.failure))
     for nb in graded:
         result.errors += cell_errors(json.loads(nb.read_text(encoding="utf-8")))
         result.files[f"autograded/{job.student}/{topic}/{nb.name}"] = nb.read_bytes()
@@ -179,10 +189,14 @@ def _failure_reason(proc, limit: float) -> str:
 
 
 def _read_scores(db_url: str, topic: str, student: str, failed: bool):
-    """Scores and comments of one submission from a gradebook; zeros when grading failed."""
+    """``(grades, comments, manual)`` of one submission from a gradebook; zeros when grading failed.
+
+    ``manual`` holds the written answers (nbgrader's manually graded cells): autograding
+    leaves them without a score, for the instructor to grade in the formgrader.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
-    grades, comments = {}, {}
+    grades, comments, manual = {}, {}, {}
     with Gradebook(db_url) as gb:
         try:
             submission = gb.find_submission(topic, student)
@@ -191,15 +205,21 @@ def _read_scores(db_url: str, topic: str, student: str, failed: bool):
         if submission is None or failed:
             for nb in gb.find_assignment(topic).notebooks:
                 for cell in nb.grade_cells:
-                    grades[cell.name] = (0.0, float(cell.max_score))
-            return grades, comments
+                    if cell.cell_type == "markdown":
+                        manual[cell.name] = float(cell.max_score)
+                    else:
+                        grades[cell.name] = (0.0, float(cell.max_score))
+            return grades, comments, manual
         for nb in submission.notebooks:
             for grade in nb.grades:
-                grades[grade.name] = (float(grade.score), float(grade.max_score))
+                if grade.cell.cell_type == "markdown":
+                    manual[grade.name] = float(grade.max_score)
+                else:
+                    grades[grade.name] = (float(grade.score), float(grade.max_score))
             for comment in nb.comments:
                 if comment.auto_comment:
                     comments[comment.name] = comment.auto_comment
-    return grades, comments
+    return grades, comments, manual
 
 
 def cell_errors(nb: dict) -> list[str]:
@@ -242,6 +262,8 @@ def prepare_course(out: Path, topics: list[str], solutions: Path = SOLUTIONS) ->
 
     course = Course(out)
     out.mkdir(parents=True, exist_ok=True)
+    # So that nbgrader's formgrader, started in this folder, grades the written answers here.
+    (out / "nbgrader_config.py").write_text(FORMGRADER_CONFIG, encoding="utf-8")
     for topic in topics:
         course.add_source(topic, solutions)
         course.generate(topic)
@@ -288,6 +310,10 @@ def merge(out: Path, result: StudentResult, timestamps: dict[str, str | None]) -
                 submission = gb.add_submission(tr.topic, result.student, **kwargs)
             for nb in submission.notebooks:
                 for grade in nb.grades:
+                    if grade.name in tr.manual:        # a written answer: left for the formgrader
+                        grade.auto_score = None
+                        grade.needs_manual_grade = True
+                        continue
                     score, _ = tr.grades.get(grade.name, (0.0, 0.0))
                     grade.auto_score = score
                     grade.needs_manual_grade = False
@@ -484,6 +510,12 @@ def summary(report: Report) -> str:
         maximum = sum(v[1] for t in r.topics for v in t.grades.values())
         rows.append([s, f"{score:g}", f"{maximum:g}", f"{r.seconds:.0f}"])
     buf.write(f"\nall topics\n{_table(rows)}\n")
+    waiting = {s: sum(v for t in r.topics for v in t.manual.values()) for s, r in report.results.items()}
+    if any(waiting.values()):
+        cells = sum(len(t.manual) for r in report.results.values() for t in r.topics)
+        buf.write(f"\nneeds manual grading: {cells} written answers ({sum(waiting.values()):g} points, not in the "
+                  "totals above). Grade them in nbgrader's formgrader: run `jupyter lab` in this folder (the kit's "
+                  "`make lab` installs it), then Nbgrader → Formgrader; `nbgrader export` there then adds them to grades.csv.\n")
     if report.flags:
         buf.write("\nflagged for review (code that reaches into what the tests use; marks are unaffected)\n")
         for student, per_topic in sorted(report.flags.items()):

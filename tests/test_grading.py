@@ -122,6 +122,23 @@ def test_only_the_cheating_students_are_flagged(graded):
                                           if v[0] in ("01", "07"))
 
 
+def test_written_answers_are_left_for_manual_grading(graded):
+    report, out, _ = graded
+    perfect = report.results["perfect"]
+    for tr in perfect.topics:
+        assert sorted(tr.manual) == sorted(g for g in tr.manual if g.startswith("written_")) and len(tr.manual) >= 2
+        assert not any(g.startswith("written_") for g in tr.grades), "not counted in the automatic marks"
+    summary = (out / "summary.txt").read_text()
+    assert "needs manual grading" in summary and "Formgrader" in summary
+    assert (out / "nbgrader_config.py").is_file(), "the formgrader can open the graded course"
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{out / 'gradebook.db'}") as gb:
+        submission = gb.find_submission(T07, "perfect")
+        pending = {g.name for nb in submission.notebooks for g in nb.grades if g.needs_manual_grade}
+    assert pending == set(perfect.topics[[t.topic for t in perfect.topics].index(T07)].manual)
+
+
 def test_infinite_loop_times_out_and_grading_goes_on(graded):
     report, _, _ = graded
     result = report.topic_result("hostile-infinite-loop", T01)

@@ -85,3 +85,26 @@ def test_release_contains_no_answers_or_hidden_tests(topic):
             for line in answer.splitlines():
                 if len(line.strip()) > 25:
                     assert line.strip() not in text, f"answer line leaked into the release: {line.strip()}"
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_written_questions_have_reference_answers_and_blank_release_cells(topic):
+    def written(folder):
+        nb = json.loads(next((folder / topic).glob("*.ipynb")).read_text())
+        cells = nb["cells"]
+        out = {}
+        for i, cell in enumerate(cells):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if cell["cell_type"] == "markdown" and meta.get("solution") and meta.get("grade"):
+                question = cells[i - 1]
+                assert question.get("metadata", {}).get("nbgrader", {}).get("locked"), "a locked question precedes"
+                assert "".join(question["source"]).startswith("**Question")
+                out[meta["grade_id"]] = ("".join(cell["source"]), meta["points"])
+        return out
+
+    solution, release = written(SOLUTIONS), written(RELEASE)
+    assert 2 <= len(solution) <= 3 and solution.keys() == release.keys()
+    for grade_id, (answer, points) in solution.items():
+        assert points == 2 and len(answer.split()) >= 40, f"{grade_id}: a reference answer of a few sentences"
+        assert release[grade_id] == ("YOUR ANSWER HERE", 2)
+
