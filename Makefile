@@ -4,7 +4,7 @@
 #   make demo                      run every solution notebook, write build/demo/index.html
 #   make demo TOPIC=07             one topic only (several: TOPIC="03 07")
 #   make demo REQUIRE_WEIGHTS=1    fail instead of falling back to random weights
-#   make test                      the test suite (PYTEST_ARGS="-k demo" to narrow it)
+#   make test                      the test suite on 2 workers (TEST_WORKERS=0: one process; PYTEST_ARGS="-k demo")
 #   make lab                       JupyterLab on notebooks/ (lecturers: make lab LAB_DIR=solutions)
 #   make release                   regenerate notebooks/ from solutions/, write dist/<name>-student.zip
 #   make grade SUBMISSIONS=dir     autograde submitted/ or an LMS download (WORKERS=2 TIMEOUT=60 OUT=dir)
@@ -29,6 +29,7 @@ DEMO_ARGS ?=
 LAB_DIR ?= notebooks
 LAB_ARGS ?=
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 ARGS ?=
 SUBMISSIONS ?=
 WORKERS ?=
@@ -76,8 +77,11 @@ $(LAB_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(VENV_PYTHON) -m instructor demo $(demo_flags)
 
+# Test files run on TEST_WORKERS processes (pytest-xdist, one file per worker at a time, so a
+# file's shared fixtures are built once); tests/conftest.py splits the CPU's threads between
+# them. TEST_WORKERS=0 runs everything in one process.
 test: $(STAMP)
-	$(VENV_PYTHON) -m pytest -q $(PYTEST_ARGS)
+	$(VENV_PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The venv's own jupyter, so the notebooks' "python3" kernel is this venv's interpreter
 # (its kernel spec lives in $(VENV)/share/jupyter/kernels, searched first).

@@ -31,6 +31,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,9 +217,15 @@ def filter_means(features: nn.Sequential, architecture: str, normalize: nn.Modul
     result = FilterMeans(means, indices, "computed", path, rare_fraction)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"means": means, "conv_indices": torch.tensor(indices)}, tmp)
-        tmp.replace(path)
+        # A private temporary name: two processes may calibrate the same network at once.
+        fd, name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            torch.save({"means": means, "conv_indices": torch.tensor(indices)}, tmp)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
     except OSError as exc:
         log.warning("could not cache filter means at %s (%s); they will be computed again next time", path, exc)
         result.path = None

@@ -91,7 +91,8 @@ MISTAKES: dict[str, list[Mistake]] = {
     "06": [
         # synthesize_texture's visible test builds its targets with the student's own gram_matrix
         # (a given Gram would ship the answer): a Gram ÷ H·W shrinks the loss to ~1e-8, below what
-        # float32 L-BFGS can lower, so that test fails too; its hidden tests use a reference Gram.
+        # float32 L-BFGS can lower, so that visible test fails too; its hidden tests swap in
+        # reference gram_matrix and texture_loss and still pass.
         Mistake("gram_matrix", "divided by H·W",
                 "return flat @ flat.transpose(1, 2)", "return flat @ flat.transpose(1, 2) / (h * w)",
                 also_breaks=("texture_loss", "synthesize_texture")),

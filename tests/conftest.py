@@ -8,6 +8,22 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def _share_threads_between_workers() -> None:
+    """Under pytest-xdist, give each worker its share of the cores (torch and the notebook
+    kernels it starts inherit it): N workers with all cores each would oversubscribe."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = threads
+        import torch
+
+        torch.set_num_threads(int(threads))
+
+
+_share_threads_between_workers()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch, tmp_path_factory):
     """Each test sees empty kit settings and a clean provenance log.
