@@ -29,7 +29,9 @@ Machinery of individual notebooks (never the graded answers)
   toynet                a small CNN trained on toydata in seconds: a real classifier with no download
   patches               maximally activating patches: receptive-field geometry, top positions, crops
   guided_backprop       ReLUs whose backward pass follows a given rule (Springenberg et al. 2015)
+  feature_vis           a layer's channels as class scores: unit visualisation, one neuron's gradient
   adversarial_training  adversarial fine-tuning with the attack passed in (Goodfellow et al. 2015)
+  fooling               CS231n's fooling images: normalised ascent until the top-1 is the target
   inversion             feature inversion loop, constants and start image (Mahendran & Vedaldi)
   deepdream             DeepDream octaves, detail between them, random roll (Mordvintsev et al. 2015)
   filter_norm           Gatys's normalised VGG: each filter rescaled to mean activation 1
