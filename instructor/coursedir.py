@@ -53,6 +53,8 @@ class Course:
     #: where the gradebook lives; default ``root/gradebook.db`` (grading keeps it outside
     #: the course folder the student's kernel runs in)
     db_path: Path | None = None
+    #: CPU threads for torch in the kernels nbgrader starts (``OMP_NUM_THREADS``); None: torch's default
+    threads: int | None = None
 
     @property
     def db_url(self) -> str:
@@ -72,6 +74,8 @@ class Course:
         # nbgrader starts helper programs (alembic) by name: find this interpreter's.
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
         env.setdefault("MPLBACKEND", "Agg")
+        if self.threads is not None:
+            env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(self.threads)
         proc = _run_bounded(cmd, self.root, env, wall_timeout)
         if check and proc.returncode != 0:
             raise RuntimeError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"

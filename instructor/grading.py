@@ -46,6 +46,7 @@ import csv
 import html
 import io
 import json
+import os
 import shutil
 import sqlite3
 import sys
@@ -101,6 +102,7 @@ class StudentJob:
     template_db: bytes
     timeout: int = DEFAULT_TIMEOUT
     notebook_limit: int | None = None               # seconds per notebook; default 15 × timeout
+    threads: int | None = None                      # torch threads of the student's kernels (None: default)
 
 
 @dataclass
@@ -137,7 +139,7 @@ def grade_student(job: StudentJob) -> StudentResult:
         root, db = Path(course_dir), Path(db_dir) / "gradebook.db"
         db.write_bytes(job.template_db)
         (root / "nbgrader_config.py").write_text(WORKER_CONFIG.format(repo=str(REPO)), encoding="utf-8")
-        course = Course(root, timeout=job.timeout, db_path=db)
+        course = Course(root, timeout=job.timeout, db_path=db, threads=job.threads)
         for topic, notebooks in job.notebooks.items():
             folder = root / "submitted" / job.student / topic
             folder.mkdir(parents=True)
@@ -382,7 +384,8 @@ def grade(source: Path, out: Path = DEFAULT_OUT, topics: list[str] | None = None
             log(f"warning: {w}")
         log(f"setting up the course in {out} ({', '.join(selected)})")
         template = prepare_course(out, selected, solutions)
-        jobs = [_job(student, subs, template, timeout) for student, subs in sorted(found.items())]
+        threads = threads_per_worker(workers, dask)
+        jobs = [_job(student, subs, template, timeout, threads) for student, subs in sorted(found.items())]
         _place_submitted(out, found)
         results = {}
         for result in _run(jobs, workers, dask, log):
@@ -415,8 +418,24 @@ def tampering_flags(found: dict[str, dict[str, Submission]], release: Path,
     return out
 
 
-def _job(student: str, subs: dict[str, Submission], template: bytes, timeout: int) -> StudentJob:
-    return StudentJob(student=student,
+def threads_per_worker(workers: int, dask: str | None = None) -> int | None:
+    """Torch threads for each student's kernels: the cores shared between the local workers.
+
+    One worker keeps torch's default (all cores). N local workers get ``cores // N`` each
+    (at least 1), so N kernels never run more threads than there are cores; on a Dask
+    cluster the machines are unknown here, so each kernel gets 1 (the local cluster starts
+    one single-threaded process per worker).
+    """
+    if dask:
+        return 1
+    if workers <= 1:
+        return None
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+def _job(student: str, subs: dict[str, Submission], template: bytes, timeout: int,
+         threads: int | None = None) -> StudentJob:
+    return StudentJob(student=student, threads=threads,
                       notebooks={t: {n: p.read_bytes() for n, p in s.files.items()} for t, s in subs.items()},
                       timestamps={t: s.timestamp for t, s in subs.items()},
                       template_db=template, timeout=timeout)

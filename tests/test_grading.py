@@ -292,3 +292,21 @@ def test_submitted_layout_and_bad_input(subs, tmp_path, capsys):
 
 def test_every_graded_function_has_a_generated_mistake():
     assert gen.missing_mistakes() == [], "add a Mistake to instructor/submissions.py for each of these"
+
+
+def test_workers_share_the_cores_between_their_kernels(monkeypatch, tmp_path):
+    monkeypatch.setattr(grading.os, "cpu_count", lambda: 8)
+    assert grading.threads_per_worker(1) is None                  # one worker: torch's default
+    assert grading.threads_per_worker(2) == 4 and grading.threads_per_worker(3) == 2
+    assert grading.threads_per_worker(16) == 1                    # never below one thread
+    assert grading.threads_per_worker(4, dask="tcp://x:8786") == 1
+    seen = {}
+
+    def fake_run(cmd, cwd, env, wall_timeout):
+        seen.update(env)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    import instructor.coursedir as coursedir
+    monkeypatch.setattr(coursedir, "_run_bounded", fake_run)
+    Course(tmp_path, threads=3).nbgrader("--version")
+    assert seen["OMP_NUM_THREADS"] == seen["MKL_NUM_THREADS"] == "3"
