@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import time
 from typing import Callable, Sequence
 
 import torch
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.devices import cpu_threads
+from helpers.optim import LoopTracker, StepState, TrainingResult
 
 __all__ = ["Attack", "adversarial_finetune", "accuracy_under_attack"]
 
@@ -79,10 +81,46 @@ def _run_attack(attack: Attack, model: nn.Module, images: torch.Tensor, labels: 
     return adv.detach().to(images.dtype)
 
 
+def _check_settings(eps: float, clean_weight: float, epochs: int, batch_size: int) -> float:
+    eps = _check_eps(eps)
+    if not 0.0 <= clean_weight <= 1.0:
+        raise ValueError(f"clean_weight must lie in [0, 1], got {clean_weight}")
+    if epochs < 0 or batch_size < 1:
+        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got epochs={epochs}, batch_size={batch_size}")
+    return eps
+
+
+def _trainable_copy(model: nn.Module) -> nn.Module:
+    """A deep copy in eval mode (batch-norm statistics frozen) with trainable, cleared parameters."""
+    net = copy.deepcopy(model).eval()
+    for p in net.parameters():
+        p.requires_grad_(True)
+        p.grad = None
+    return net
+
+
+def _mixed_step(net: nn.Module, opt: torch.optim.Optimizer, attack: Attack, x: torch.Tensor, y: torch.Tensor,
+                eps: float, clean_weight: float) -> dict[str, float]:
+    """One Adam step on the mixed objective; the batch's losses and accuracies (before the update)."""
+    x_adv = _run_attack(attack, net, x, y, eps)
+    opt.zero_grad(set_to_none=True)  # drop whatever the attack left on the weights
+    clean_logits = net(x)
+    adv_logits = net(x_adv)
+    clean_loss = F.cross_entropy(clean_logits, y)
+    adv_loss = F.cross_entropy(adv_logits, y)
+    loss = clean_weight * clean_loss + (1 - clean_weight) * adv_loss
+    loss.backward()
+    opt.step()
+    return {"loss": loss.item(), "clean_loss": clean_loss.item(), "adv_loss": adv_loss.item(),
+            "clean_acc": (clean_logits.argmax(1) == y).float().mean().item(),
+            "adv_acc": (adv_logits.argmax(1) == y).float().mean().item()}
+
+
 def adversarial_finetune(model: nn.Module, attack: Attack, images: torch.Tensor, labels: torch.Tensor,
                          eps: float, *, epochs: int = 1, batch_size: int = 64, lr: float = 1e-3,
                          clean_weight: float = CLEAN_WEIGHT, seed: int = 0, threads: int | None = 1,
-                         progress: bool = False) -> tuple[nn.Module, dict[str, list[float]]]:
+                         callbacks: Sequence[Callable[[StepState], bool | None]] = (),
+                         progress: bool = False) -> TrainingResult:
     """Fine-tune a copy of ``model`` on clean + adversarial examples; ``model`` itself is not touched.
 
     Every step takes a batch ``(x, y)``, makes ``x_adv = attack(copy, x, y, eps)`` with the
@@ -107,70 +145,48 @@ def adversarial_finetune(model: nn.Module, attack: Attack, images: torch.Tensor,
         seed: seeds the batch order.
         threads: CPU threads during training (``None`` leaves torch's setting); fixed for
             bit-identical results on any machine.
+        callbacks: ``callback(state: StepState)`` after every step (``state.losses``: the
+            step's values); returning True stops after that step.
         progress: show a ``tqdm.auto`` progress bar.
 
     Returns:
-        ``(fine_tuned, history)``: a deep copy of ``model`` in eval mode, and per step
-        ``history["loss"]`` (the mixed objective), ``"clean_loss"``, ``"adv_loss"``,
-        ``"clean_acc"`` and ``"adv_acc"`` (accuracy on that batch before the update).
-        Ctrl-C stops early and returns what has been trained so far
-        (``history["interrupted"] == [True]``).
+        :class:`~helpers.optim.TrainingResult`: ``net``, a deep copy of ``model`` in eval
+        mode, and per step ``history["loss"]`` (the mixed objective), ``"clean_loss"``,
+        ``"adv_loss"``, ``"clean_acc"`` and ``"adv_acc"`` (accuracy on that batch before the
+        update); ``best_value`` is the lowest batch loss. Ctrl-C or a callback's stop ends
+        training early and returns what has been trained so far (``interrupted``,
+        ``stopped_reason``). It still unpacks as ``fine_tuned, history``.
 
     Same inputs, same torch build and thread count → bit-identical weights and history
     (as long as ``attack`` is deterministic). The global RNG state is not used.
     """
     _check_data(images, labels)
-    eps = _check_eps(eps)
-    if not 0.0 <= clean_weight <= 1.0:
-        raise ValueError(f"clean_weight must lie in [0, 1], got {clean_weight}")
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"need epochs >= 0 and batch_size >= 1, got epochs={epochs}, batch_size={batch_size}")
-
-    net = copy.deepcopy(model).eval()
-    params = [p for p in net.parameters()]
-    for p in params:
-        p.requires_grad_(True)
-        p.grad = None
+    eps = _check_settings(eps, clean_weight, epochs, batch_size)
+    t0 = time.perf_counter()
+    net = _trainable_copy(model)
+    params = list(net.parameters())
     device = params[0].device if params else torch.device("cpu")
-    history: dict[str, list] = {k: [] for k in ("loss", "clean_loss", "adv_loss", "clean_acc", "adv_acc")}
     n = images.shape[0]
-    steps_per_epoch = -(-n // batch_size)
     g = torch.Generator().manual_seed(int(seed))
-
-    from tqdm.auto import tqdm
-    bar = tqdm(total=epochs * steps_per_epoch, desc=f"adversarial fine-tuning (eps={eps * 255:.3g}/255)",
-               disable=not progress, dynamic_ncols=True)
+    run = LoopTracker(epochs * -(-n // batch_size), total_key="loss", progress=progress, callbacks=callbacks,
+                      desc=f"adversarial fine-tuning (eps={eps * 255:.3g}/255)")
+    run.history = {k: [] for k in ("loss", "clean_loss", "adv_loss", "clean_acc", "adv_acc")}
+    run.begin_stage(None, run.total_steps)
     with _deterministic(threads):
         opt = torch.optim.Adam(params, lr=lr)
         try:
-            for _ in range(epochs):
-                order = torch.randperm(n, generator=g)
-                for start in range(0, n, batch_size):
-                    idx = order[start:start + batch_size]
-                    x = images[idx].to(device)
-                    y = labels[idx].to(device)
-                    x_adv = _run_attack(attack, net, x, y, eps)
-                    opt.zero_grad(set_to_none=True)  # drop whatever the attack left on the weights
-                    clean_logits = net(x)
-                    adv_logits = net(x_adv)
-                    clean_loss = F.cross_entropy(clean_logits, y)
-                    adv_loss = F.cross_entropy(adv_logits, y)
-                    loss = clean_weight * clean_loss + (1 - clean_weight) * adv_loss
-                    loss.backward()
-                    opt.step()
-                    history["loss"].append(loss.item())
-                    history["clean_loss"].append(clean_loss.item())
-                    history["adv_loss"].append(adv_loss.item())
-                    history["clean_acc"].append((clean_logits.argmax(1) == y).float().mean().item())
-                    history["adv_acc"].append((adv_logits.argmax(1) == y).float().mean().item())
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{loss.item():.3f}", adv_acc=f"{history['adv_acc'][-1]:.2f}")
-        except KeyboardInterrupt:
-            history["interrupted"] = [True]
+            with run.guarded():
+                for _ in range(epochs):
+                    order = torch.randperm(n, generator=g)
+                    for start in range(0, n, batch_size):
+                        began, idx = time.perf_counter(), order[start:start + batch_size]
+                        values = _mixed_step(net, opt, attack, images[idx].to(device), labels[idx].to(device),
+                                             eps, clean_weight)
+                        run.offer_best(values, None)
+                        run.after_step(values, None, time.perf_counter() - began)
         finally:
-            bar.close()
             opt.zero_grad(set_to_none=True)
-    return net.eval(), history
+    return run.finish(TrainingResult, net=net.eval(), seconds=time.perf_counter() - t0)
 
 
 def accuracy_under_attack(model: nn.Module, attack: Attack, images: torch.Tensor, labels: torch.Tensor,

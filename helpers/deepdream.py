@@ -8,11 +8,12 @@ Octaves: the image is processed from a small copy up to full size, each octave
 ``octave_scale`` times larger than the last (4 octaves at scale 1.4 in the original
 notebook). What the steps added at one octave (the *detail*, image minus that octave's
 plain copy) is upsampled and added to the next octave's plain copy, so large patterns
-found at coarse scales survive and fine ones are added on top.
+found at coarse scales survive and fine ones are added on top. The octaves are the
+stages of one :func:`helpers.optim.gradient_ascent_loop` run (its ``schedule``), with
+carrying the detail as the way from one stage to the next (its ``rescale``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
@@ -22,6 +23,8 @@ from helpers.optim import OptimizationResult, StepState, gradient_ascent_loop
 from helpers.transforms import Roll
 
 Tensor = torch.Tensor
+
+__all__ = ["octave_sizes", "carry_detail", "dream", "match_guide"]
 
 
 def octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[tuple[int, int]]:
@@ -41,24 +44,22 @@ def _resize(image: Tensor, size: tuple[int, int]) -> Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
 
 
-@dataclass
-class DreamResult:
-    """``image`` ``[B,3,H,W]`` in [0,1] at full size; ``octaves``: the image after each octave
-    (at that octave's size); ``history``: per octave, the loop's :class:`OptimizationResult`;
-    ``stopped_reason``: why it ended early (Ctrl-C or a callback), ``""`` when every octave ran."""
-
-    image: Tensor
-    octaves: list[Tensor] = field(default_factory=list)
-    history: list[OptimizationResult] = field(default_factory=list)
-    interrupted: bool = False
-    stopped_reason: str = ""
+def carry_detail(original: Tensor) -> Callable[[Tensor, tuple[int, int]], Tensor]:
+    """The move from one octave to the next: ``rescale(image, size)`` returns the plain copy
+    of ``original`` at ``size`` plus the detail of ``image`` (``image`` minus the plain copy
+    at its own size), upsampled to ``size``. At ``original``'s size and with ``image =
+    original`` it gives the plain copy: the first octave's start."""
+    def rescale(image: Tensor, size: tuple[int, int]) -> Tensor:
+        detail = image - _resize(original, tuple(image.shape[-2:]))
+        return _resize(original, size) + _resize(detail, size)
+    return rescale
 
 
 def dream(image: Tensor, step_fn: Callable[[Tensor], Tensor], *, octaves: int = 4,
           octave_scale: float = 1.4, steps_per_octave: int = 10, jitter: int = 32,
           score_fn: Callable[[Tensor], Tensor] | None = None, generator: torch.Generator | None = None,
           progress: bool = True, preview=None, preview_every: int = 5,
-          callbacks: Sequence[Callable[[StepState], bool | None]] = ()) -> DreamResult:
+          callbacks: Sequence[Callable[[StepState], bool | None]] = ()) -> OptimizationResult:
     """Dream on ``image`` ``[B,3,H,W]`` in [0,1] with ``step_fn`` over ``octaves`` scales.
 
     Args:
@@ -66,33 +67,28 @@ def dream(image: Tensor, step_fn: Callable[[Tensor], Tensor], *, octaves: int = 
         octaves, octave_scale: number of scales and the factor between them.
         steps_per_octave: updates at each scale.
         jitter: random roll in pixels before each update, undone after it.
-        score_fn: recorded per step (e.g. the dream objective) for the loss plot.
+        score_fn: recorded per step (e.g. the dream objective) in ``history["score"]``.
         generator: makes the rolls reproducible.
-        callbacks: ``callback(state)`` after every step (``state.step`` counts the steps of
-            the current octave); return True to stop: the remaining octaves are skipped.
+        callbacks: ``callback(state)`` after every step (``state.step`` counts all steps,
+            ``state.stage`` is the octave's index); return True to stop: the remaining
+            octaves are skipped.
 
-    Ctrl-C, or a callback's stop, ends the dream after the current step and returns the
-    dream so far, upsampled to full size.
+    Returns:
+        An :class:`~helpers.optim.OptimizationResult` whose ``stages`` are the octaves
+        (``stage.image``: the image after that octave, at its size; per-octave scores:
+        ``result.stage_history("score")``) and whose ``image`` (and ``best_image``) is the
+        dream at full size. Ctrl-C, or a callback's stop, ends the dream after the current
+        step; the dream so far is returned, upsampled to full size.
     """
     original = image.detach().clamp(0, 1)
     full = tuple(original.shape[-2:])
-    detail = torch.zeros_like(original)
-    result = DreamResult(image=original)
-    for k, size in enumerate(octave_sizes(*full, octaves, octave_scale)):
-        base = _resize(original, size)
-        start = (base + _resize(detail, size)).clamp(0, 1)
-        run = gradient_ascent_loop(
-            step_fn, start, steps_per_octave, transforms=[Roll(jitter, generator=generator)],
-            score_fn=score_fn, progress=progress, preview=preview, preview_every=preview_every,
-            keep_best=False, callbacks=callbacks, desc=f"octave {k + 1}/{octaves} ({size[0]}×{size[1]})")
-        result.history.append(run)
-        result.octaves.append(run.image)
-        detail = run.image - base
-        if run.interrupted or run.stopped_reason:
-            result.interrupted = run.interrupted
-            result.stopped_reason = f"octave {k + 1}/{octaves}: {run.stopped_reason}"
-            break
-    result.image = (_resize(original, full) + _resize(detail, full)).clamp(0, 1)
+    rescale = carry_detail(original)
+    result = gradient_ascent_loop(
+        step_fn, original, steps_per_octave, schedule=octave_sizes(*full, octaves, octave_scale), rescale=rescale,
+        transforms=[Roll(jitter, generator=generator)], score_fn=score_fn, progress=progress, preview=preview,
+        preview_every=preview_every, keep_best=False, callbacks=callbacks, desc="dreaming")
+    final = rescale(result.image, full).clamp(0, 1)
+    result.image = result.best_image = final
     return result
 
 

@@ -43,7 +43,6 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -53,7 +52,7 @@ from torch import nn
 from helpers import references as _references
 from helpers.cache import copy_limited, kit_cache_dir
 from helpers.errors import DownloadError, ImageLoadError, KitError
-from helpers.optim import loss_values
+from helpers.optim import LoopTracker, StepState, TrainingResult, loss_values
 from helpers.transformer_net import TransformerNet, load_transformer
 
 Tensor = torch.Tensor
@@ -255,30 +254,6 @@ class PerceptualLoss(nn.Module):
 
 # --------------------------------------------------------------------------- training
 
-@dataclass
-class TrainingResult:
-    """What :func:`train_transformer` did.
-
-    Attributes:
-        net: the transformation network (unwrapped from DDP), in eval mode.
-        history: ``{term: [value per step]}`` including ``total``; across a resume the
-            history of the earlier run is kept, so it always covers steps 1 … steps_done.
-        steps_done: optimiser steps completed in total.
-        resumed_from: the step a checkpoint was resumed from (0 for a fresh start).
-        interrupted: True when Ctrl-C (or a callback raising ``KeyboardInterrupt``) stopped it.
-        seconds: wall time of this call.
-        checkpoint: the checkpoint file, if any.
-    """
-
-    net: TransformerNet
-    history: dict[str, list[float]] = field(default_factory=dict)
-    steps_done: int = 0
-    resumed_from: int = 0
-    interrupted: bool = False
-    seconds: float = 0.0
-    checkpoint: Path | None = None
-
-
 def unwrap(net: nn.Module) -> nn.Module:
     """The module inside a DistributedDataParallel / DataParallel wrapper (or ``net`` itself)."""
     return getattr(net, "module", net)
@@ -320,12 +295,123 @@ def read_checkpoint(path) -> dict:
     return state
 
 
+class _TrainingJob:
+    """The parts of one :func:`train_transformer` call: network and Adam, crops, checkpoint, ranks."""
+
+    def __init__(self, net: nn.Module, loss_fn: Callable, photos: PhotoStream, *, batch_size: int, lr: float,
+                 seed: int, checkpoint):
+        import torch.distributed as dist
+
+        self.distributed = dist.is_available() and dist.is_initialized()
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        self.main = self.rank == 0
+        self.net, self.model, self.loss_fn, self.photos = net, unwrap(net), loss_fn, photos
+        self.batch_size, self.seed = batch_size, seed
+        self.device = next(self.model.parameters()).device
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        self.generator = torch.Generator().manual_seed(seed + self.rank)
+        self.history: dict[str, list[float]] = {}
+        self.ckpt = Path(checkpoint) if checkpoint is not None else None
+        self.config = {"batch_size": batch_size, "lr": lr, "seed": seed, "crop": photos.size,
+                       "world_size": self.world, "value_range": float(getattr(self.model, "value_range", 1.0)),
+                       "loss": loss_digest(loss_fn)}
+
+    def resume(self) -> int:
+        """Continue the checkpoint when there is one: weights, Adam, history, crops. Returns its step."""
+        if self.ckpt is None or not self.ckpt.is_file():
+            return 0
+        state = read_checkpoint(self.ckpt)
+        _check_same_run(self.ckpt, state.get("config", {}), self.config)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+        self.history = {k: list(v) for k, v in state["history"].items()}
+        gens = state["generator_states"]
+        if len(gens) == self.world:
+            self.generator.set_state(gens[self.rank])
+        else:
+            warnings.warn(f"{self.ckpt} was written by {len(gens)} process(es), now {self.world}: crops are "
+                          "reseeded", stacklevel=3)
+            self.generator.manual_seed(self.seed + self.rank + 7919 * start)
+        return start
+
+    def step(self, step: int, autocast: Callable, step_fn: Callable | None) -> dict[str, float]:
+        """Train on one batch of crops; the step's values (averaged over the ranks)."""
+        batch = self.photos.batch(self.batch_size, self.generator).to(self.device)
+        if step_fn is None:
+            terms = _kit_step(self.net, self.loss_fn, batch, self.optimizer, autocast)
+        else:
+            given = step_fn(_Autocast(self.net, autocast), lambda b, o: self.loss_fn(o.float(), b), batch,
+                            self.optimizer)
+            terms = {k: torch.as_tensor(float(v)) for k, v in dict(given).items()}
+        total = sum(terms.values())
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"step {step}: the loss is {float(total)} "
+                                     f"({', '.join(f'{k}={float(v):.3g}' for k, v in terms.items())}); "
+                                     "lower the learning rate or the loss weights")
+        return _step_values(terms, total, self.distributed, self.world)
+
+    def write(self, step: int, history: Mapping[str, list]) -> None:
+        """Save a checkpoint (rank 0), with every rank's crop state."""
+        states = [self.generator.get_state()]
+        if self.distributed:
+            import torch.distributed as dist
+
+            states = [None] * self.world
+            dist.all_gather_object(states, self.generator.get_state())
+        if self.main and self.ckpt is not None:
+            save_checkpoint(self.ckpt, self.model, self.optimizer, step, states, history, self.config)
+
+    def write_last(self, step: int, history: Mapping[str, list], started: int, stopped: bool) -> None:
+        """The checkpoint at the end: after new steps, an early stop, or when there is none yet."""
+        if self.ckpt is None or not (stopped or step > started or not self.ckpt.exists()):
+            return
+        if not (stopped and self.distributed):
+            self.write(step, history)
+        elif self.main:
+            # Other ranks may not be listening any more: only this rank's crop state is known,
+            # so a resume reseeds every rank's crops (see the length check in resume).
+            save_checkpoint(self.ckpt, self.model, self.optimizer, step, [self.generator.get_state()], history,
+                            self.config)
+
+
+def _takes_step_and_values(callback: Callable) -> bool:
+    """True for a callback written as ``callback(step, values)`` (two required positional arguments)."""
+    try:
+        params = inspect.signature(callback).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    return len(required) == 2 and not any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def _state_callbacks(callbacks: Iterable[Callable]) -> list[Callable]:
+    """The callbacks as ``callback(state)``; ``callback(step, values)`` ones are wrapped (deprecated)."""
+    import functools
+
+    out = []
+    for cb in callbacks or ():
+        if _takes_step_and_values(cb):
+            warnings.warn("train_transformer callbacks now receive one StepState and return True to stop; "
+                          "callback(step, values) still works but is deprecated", DeprecationWarning, stacklevel=3)
+
+            @functools.wraps(cb)
+            def wrapped(state, cb=cb):
+                cb(state.step, state.losses)   # returned values are ignored, as they always were
+            out.append(wrapped)
+        else:
+            out.append(cb)
+    return out
+
+
 def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mapping[str, Tensor]],
                       photos: PhotoStream, *, steps: int, batch_size: int = 4, lr: float = 1e-3,
                       seed: int = 0, checkpoint=None, checkpoint_every: int = 100, resume: bool = True,
                       progress: bool = True, preview=None, preview_image: Tensor | None = None,
-                      preview_every: int = 25, callbacks: Iterable[Callable] = (), autocast=None,
-                      step_fn: Callable | None = None) -> TrainingResult:
+                      preview_every: int = 25, callbacks: Iterable[Callable[[StepState], bool | None]] = (),
+                      autocast=None, step_fn: Callable | None = None) -> TrainingResult:
     """Train ``net`` to minimise ``loss_fn(net(photos), photos)`` with Adam (Johnson et al. 2016: lr 1e-3, batch 4).
 
     Args:
@@ -337,13 +423,15 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
             :class:`PerceptualLoss`; the terms are summed.
         photos: where the training crops come from.
         steps: total optimiser steps (counting steps done before a resume).
-        checkpoint: file to write every ``checkpoint_every`` steps, on interruption and at
+        checkpoint: file to write every ``checkpoint_every`` steps, on an early stop and at
             the end; with ``resume=True`` an existing one is continued (refused when it was
             written with another batch size, learning rate, crop, pixel range or loss — see
             :func:`loss_digest`). Name it with :func:`training_key` to get a fresh file for
             every other training.
-        callbacks: ``fn(step, values)`` after every step; raising ``KeyboardInterrupt`` stops
-            training like Ctrl-C does.
+        callbacks: ``callback(state: StepState)`` after every step (``state.losses`` the
+            step's values); returning True stops training after that step, as Ctrl-C does
+            (with DDP, every rank must decide alike). ``callback(step, values)`` is still
+            accepted (deprecated).
         autocast: a context-manager factory for the forward passes (e.g. a profile's
             ``autocast``); losses are computed in float32 by :class:`PerceptualLoss`.
         step_fn: one training step written elsewhere (notebook 08's ``train_step``):
@@ -353,106 +441,44 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
             optimiser. ``None``: the step written here.
 
     Returns:
-        :class:`TrainingResult`. On Ctrl-C the network trained so far is returned (and saved).
+        :class:`~helpers.optim.TrainingResult` (``net``, ``history`` over steps 1 … steps_done
+        across a resume, ``resumed_from``, ``seconds``, ``checkpoint``, ``interrupted``,
+        ``stopped_reason``). After Ctrl-C or a callback's stop the network trained so far is
+        returned (and saved).
     """
-    import torch.distributed as dist
-    from tqdm.auto import tqdm
-
-    distributed = dist.is_available() and dist.is_initialized()
-    rank = dist.get_rank() if distributed else 0
-    world = dist.get_world_size() if distributed else 1
-    model = unwrap(net)
-    device = next(model.parameters()).device
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(seed + rank)
-    history: dict[str, list[float]] = {}
-    start = 0
-    config = {"batch_size": batch_size, "lr": lr, "seed": seed, "crop": photos.size, "world_size": world,
-              "value_range": float(getattr(model, "value_range", 1.0)), "loss": loss_digest(loss_fn)}
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and resume and ckpt.is_file():
-        state = read_checkpoint(ckpt)
-        _check_same_run(ckpt, state.get("config", {}), config)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
-        history = {k: list(v) for k, v in state["history"].items()}
-        gens = state["generator_states"]
-        if len(gens) == world:
-            generator.set_state(gens[rank])
-        else:
-            warnings.warn(f"{ckpt} was written by {len(gens)} process(es), now {world}: crops are reseeded",
-                          stacklevel=2)
-            generator.manual_seed(seed + rank + 7919 * start)
-    autocast = autocast or contextlib.nullcontext
-    main = rank == 0
-    bar = tqdm(total=steps, initial=min(start, steps), desc="training", disable=not (progress and main),
-               leave=True)
-    if main:
-        from helpers.display import resolve_preview
-        preview_obj = resolve_preview(preview)
-    else:
-        preview_obj = None
-    step = start
-    interrupted = False
     t0 = time.perf_counter()
-
-    def gather_states() -> list[Tensor]:
-        if not distributed:
-            return [generator.get_state()]
-        out = [None] * world
-        dist.all_gather_object(out, generator.get_state())
-        return out
-
-    def write() -> None:
-        states = gather_states()
-        if main and ckpt is not None:
-            save_checkpoint(ckpt, model, optimizer, step, states, history, config)
-
+    job = _TrainingJob(net, loss_fn, photos, batch_size=batch_size, lr=lr, seed=seed, checkpoint=checkpoint)
+    start = job.resume() if resume else 0
+    run = LoopTracker(steps, total_key="total", progress=progress and job.main, desc="training",
+                      callbacks=_state_callbacks(callbacks), initial=start)
+    run.resume(job.history, start)
+    run.begin_stage(None, max(0, steps - start))
+    preview_obj = None
+    if job.main:
+        from helpers.display import resolve_preview
+        preview_obj = resolve_preview(preview) if preview_image is not None else None
+    autocast = autocast or contextlib.nullcontext
     net.train()
-    try:
-        while step < steps:
-            batch = photos.batch(batch_size, generator).to(device)
-            if step_fn is None:
-                terms = _kit_step(net, loss_fn, batch, optimizer, autocast)
-            else:
-                given = step_fn(_Autocast(net, autocast), lambda b, o: loss_fn(o.float(), b), batch, optimizer)
-                terms = {k: torch.as_tensor(float(v)) for k, v in dict(given).items()}
-            total = sum(terms.values())
-            if not torch.isfinite(total):
-                raise FloatingPointError(f"step {step + 1}: the loss is {float(total)} "
-                                         f"({', '.join(f'{k}={float(v):.3g}' for k, v in terms.items())}); "
-                                         "lower the learning rate or the loss weights")
-            step += 1
-            values = _step_values(terms, total, distributed, world)
-            for k, v in values.items():
-                history.setdefault(k, []).append(v)
-            bar.update(1)
-            if main:
-                bar.set_postfix({k: f"{v:.3g}" for k, v in values.items()}, refresh=False)
-            if preview_obj is not None and preview_image is not None and (step % preview_every == 0 or step == steps):
-                preview_obj.update(model.stylize(preview_image), step=step, losses=values)
-            for cb in callbacks:
-                cb(step, values)
-            if ckpt is not None and checkpoint_every and step % checkpoint_every == 0 and step < steps:
-                write()
-    except KeyboardInterrupt:
-        interrupted = True
-        if main:
-            bar.write(f"interrupted at step {step}; returning the network trained so far"
-                      + (f" (saved to {ckpt})" if ckpt is not None else ""))
-    finally:
-        bar.close()
-    if ckpt is not None and (interrupted or step > start or not ckpt.exists()):
-        if not (interrupted and distributed):
-            write()
-        elif main:
-            # Other ranks may not be listening any more: only this rank's crop state is known,
-            # so a resume reseeds every rank's crops (see the length check above).
-            save_checkpoint(ckpt, model, optimizer, step, [generator.get_state()], history, config)
-    model.eval()
-    return TrainingResult(net=model, history=history, steps_done=step, resumed_from=start, interrupted=interrupted,
-                          seconds=time.perf_counter() - t0, checkpoint=ckpt)
+    with run.guarded():
+        while run.steps_done < steps:
+            began, step = time.perf_counter(), run.steps_done + 1
+            values = job.step(step, autocast, step_fn)
+            if preview_obj is not None and (step % preview_every == 0 or step == steps):
+                preview_obj.update(job.model.stylize(preview_image), step=step, losses=values)
+            run.offer_best(values, None)
+            run.after_step(values, None, time.perf_counter() - began)
+            if checkpoint_every and step % checkpoint_every == 0 and step < steps:
+                job.write(step, run.history)
+    stopped = run.interrupted or bool(run.stopped_reason)
+    if stopped and job.main:
+        how = "interrupted" if run.interrupted else "stopped by a callback"
+        run.display.bar.write(f"{how} at step {run.steps_done}; returning the network trained so far"
+                              + (f" (saved to {job.ckpt})" if job.ckpt is not None else ""))
+    run.display.close()
+    job.write_last(run.steps_done, run.history, start, stopped)
+    job.model.eval()
+    return run.finish(TrainingResult, net=job.model, resumed_from=start, seconds=time.perf_counter() - t0,
+                      checkpoint=job.ckpt)
 
 
 def _kit_step(net: nn.Module, loss_fn: Callable, batch: Tensor, optimizer, autocast) -> dict[str, Tensor]:

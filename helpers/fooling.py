@@ -43,7 +43,7 @@ def target_margin(model: nn.Module, image: Tensor, target: int) -> Tensor:
 
 def _normalised_step(model: nn.Module, target: int, pixel_step: float):
     def step(image: Tensor) -> Tensor:
-        x = image.detach().clone().requires_grad_(True)
+        x = image.detach().clone().requires_grad_()
         (grad,) = torch.autograd.grad(model(x)[0, target], x)
         rms = grad.pow(2).mean().sqrt()
         if not bool(rms > 0):

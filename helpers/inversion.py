@@ -6,7 +6,10 @@ module only assembles the objective
 
     E(I) = loss_fn(Φ(jitter(I)), Φ₀) + λ · regularizer_fn(I, β)
 
-and minimises it with :func:`helpers.optim.optimize_image`, keeping ``I`` in [0, 1].
+and minimises it with :func:`helpers.optim.optimize_image`, keeping ``I`` in [0, 1]. The
+jitter is the loop's ``transforms`` (drawn once per step, the same for every evaluation of
+that step, so L-BFGS jitters too) and the regulariser its ``regularizer`` (evaluated on
+the image itself, not jittered).
 
 Constants, converted to the kit's pixel units (images in [0, 1])
 -----------------------------------------------------------------
@@ -33,13 +36,12 @@ pixel values becomes the clamp to [0, 1].
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
-from helpers.optim import OptimizationResult, optimize_image
-from helpers.transforms import translate
+from helpers.optim import OptimizationResult, StepState, optimize_image
+from helpers.transforms import Jitter, Transform
 
 Tensor = torch.Tensor
 
@@ -104,6 +106,25 @@ def finite_gradient(x: Tensor) -> Tensor:
     return _FiniteGradient.apply(x)
 
 
+class _FirstSteps(Transform):
+    """``transform`` for the first ``steps`` steps, the identity after them."""
+
+    def __init__(self, transform: Transform, steps: int):
+        self.transform, self.steps = transform, int(steps)
+
+    def freeze(self, step=None):
+        if step is not None and step >= self.steps:
+            return _identity
+        return self.transform.freeze(step)
+
+    def __call__(self, image, *, step=None, grad=None):
+        return self.freeze(step)(image)
+
+
+def _identity(image: Tensor) -> Tensor:
+    return image
+
+
 def invert(
     features_fn: Callable[[Tensor], Tensor],
     target: Tensor,
@@ -119,6 +140,7 @@ def invert(
     lr: float | None = None,
     jitter: int = 0,
     seed: int = 0,
+    callbacks: Sequence[Callable[[StepState], bool | None]] = (),
     progress: bool = True,
     preview=None,
     desc: str = "inverting",
@@ -139,49 +161,36 @@ def invert(
         steps: steps of the first stage (with jitter, learning rate ``lr``).
         fine_steps: steps of the second stage (no jitter, ``lr / 10``); default
             ``steps // 6`` (the paper's 300 + 50). ``0`` skips it.
-        optimizer: ``"adam"`` (default) or ``"lbfgs"``; L-BFGS needs the same objective
-            at every evaluation of a step, so it runs without jitter.
+        optimizer: ``"adam"`` (default) or ``"lbfgs"``; the loop draws the jitter once per
+            step, so L-BFGS's line search sees one objective per step and jitters as well.
         lr: Adam's learning rate in pixel units per step, default 0.05 (L-BFGS: its
             step scale, default 1.0).
         jitter: largest random translation in pixels (see :func:`jitter_for_stride`).
         seed: seeds the jitter's random shifts.
-        progress, preview, desc: as in :func:`helpers.optim.optimize_image`.
+        callbacks, progress, preview, desc: as in :func:`helpers.optim.optimize_image`.
 
     Returns:
-        The second stage's :class:`~helpers.optim.OptimizationResult` with both stages'
-        ``history`` (terms ``"features"`` and, with a regulariser, ``"regularizer"``)
-        and ``times`` joined; ``image`` is in [0, 1].
+        One :class:`~helpers.optim.OptimizationResult` over both stages (``stages`` has one
+        entry per stage; ``history`` has the terms ``"features"`` and, with a regulariser,
+        ``"regularizer"``); ``image`` is in [0, 1].
     """
     target = target.detach()
-    use_reg = regularizer_fn is not None and lam != 0
-    if optimizer == "lbfgs":
-        jitter = 0
-    if lr is None:
-        lr = 1.0 if optimizer == "lbfgs" else 0.05
-    g = torch.Generator().manual_seed(int(seed))
-
-    def objective_with(shift: int):
-        def objective(image: Tensor):
-            moved = image
-            if shift:
-                dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,), generator=g))
-                moved = translate(image, dy, dx, "roll")
-            terms = {"features": loss_fn(features_fn(moved), target)}
-            if use_reg:
-                terms["regularizer"] = lam * regularizer_fn(finite_gradient(image), beta)
-            return terms
-        return objective
-
+    lr = (1.0 if optimizer == "lbfgs" else 0.05) if lr is None else lr
     fine = steps // 6 if fine_steps is None else int(fine_steps)
-    first = optimize_image(objective_with(jitter), init, steps=steps, optimizer=optimizer, lr=lr,
-                           progress=progress, preview=preview, desc=desc)
-    if fine <= 0 or first.stopped_reason:
-        return first
-    second = optimize_image(objective_with(0), first.image, steps=fine, optimizer=optimizer, lr=lr / 10,
-                            progress=progress, preview=preview, desc=desc + " (fine)")
-    history = {k: first.history.get(k, []) + second.history.get(k, []) for k in second.history}
-    return dataclasses.replace(
-        second, history=history, times=first.times + second.times,
-        steps_done=first.steps_done + second.steps_done,
-        evaluations=first.evaluations + second.evaluations,
-        stages=first.stages + second.stages)
+    stages = [steps] + ([fine] if fine > 0 else [])
+    shifts = []
+    if jitter:
+        shifts = [_FirstSteps(Jitter(jitter, mode="roll", generator=torch.Generator().manual_seed(int(seed))), steps)]
+
+    def features_term(image: Tensor):
+        return {"features": loss_fn(features_fn(image), target)}
+
+    def regularizer(image: Tensor) -> Tensor:
+        return lam * regularizer_fn(finite_gradient(image), beta)
+
+    use_reg = regularizer_fn is not None and lam != 0
+    size = tuple(init.shape[-2:])
+    return optimize_image(lambda _: features_term, init, steps=stages, schedule=[size] * len(stages),
+                          lr=[lr, lr / 10][:len(stages)], optimizer=optimizer, transforms=shifts,
+                          regularizer=regularizer if use_reg else None, callbacks=callbacks,
+                          progress=progress, preview=preview, desc=desc)

@@ -18,6 +18,12 @@ respect to the image, same shape) are optional and only some transforms use them
 Plain callables ``f(image) -> image`` are accepted wherever a transform is, and
 :func:`apply` calls either kind correctly.
 
+Random transforms and optimisation steps: :meth:`Transform.freeze` returns the transform
+with its random choices for one step already made (a :class:`Jitter` becomes the
+:class:`Shift` it drew). The loops of :mod:`helpers.optim` freeze every transform once per
+step and use the frozen one for every evaluation within that step, so an optimiser that
+evaluates several times per step (L-BFGS and its line search) sees one fixed objective.
+
 The neutral value
 -----------------
 Yosinski et al. optimise a Caffe input: 0–255 BGR pixels *minus the ImageNet mean
@@ -98,6 +104,12 @@ class Transform:
     def __call__(self, image: Tensor, *, step: int | None = None, grad: Tensor | None = None) -> Tensor:
         raise NotImplementedError
 
+    def freeze(self, step: int | None = None) -> "Transform":
+        """This transform with its random choices for step ``step`` made: calling the result
+        again gives the same image. Deterministic transforms return themselves; random ones
+        (:class:`Jitter`) return a deterministic transform (:class:`Shift`)."""
+        return self
+
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({fields})"
@@ -108,6 +120,13 @@ def apply(transform: Callable, image: Tensor, *, step: int | None = None, grad: 
     if isinstance(transform, Transform):
         return transform(image, step=step, grad=grad)
     return transform(image)
+
+
+def freeze(transform: Callable, step: int | None = None) -> Callable:
+    """:meth:`Transform.freeze` of a transform; a plain callable is returned as it is."""
+    if isinstance(transform, Transform):
+        return transform.freeze(step)
+    return transform
 
 
 class Compose(Transform):
@@ -124,6 +143,10 @@ class Compose(Transform):
         for t in self.transforms:
             image = apply(t, image, step=step, grad=grad)
         return image
+
+    def freeze(self, step=None) -> "Compose":
+        """Every member frozen for ``step`` (see :meth:`Transform.freeze`)."""
+        return Compose([freeze(t, step) for t in self.transforms])
 
     def apply_with_undo(self, image: Tensor, *, step: int | None = None):
         undos = []
@@ -172,6 +195,30 @@ def translate(image: Tensor, dy: int, dx: int, mode: str = "roll") -> Tensor:
     return padded[..., top:top + h, left:left + w]
 
 
+class Shift(Transform):
+    """A fixed translation: down by ``dy`` and right by ``dx`` pixels (see :func:`translate`).
+
+    What :meth:`Jitter.freeze` draws for one step. :meth:`undo` shifts back (exact in
+    ``roll`` mode; ``reflect`` loses the border strip).
+    """
+
+    def __init__(self, dy: int, dx: int, mode: str = "roll"):
+        if mode not in ("roll", "reflect"):
+            raise ValueError(f"mode must be 'roll' or 'reflect', got {mode!r}")
+        self.dy, self.dx, self.mode = int(dy), int(dx), mode
+
+    def __call__(self, image, *, step=None, grad=None):
+        return translate(image, self.dy, self.dx, self.mode)
+
+    def undo(self, image: Tensor) -> Tensor:
+        """The opposite shift."""
+        return translate(image, -self.dy, -self.dx, self.mode)
+
+    def apply_with_undo(self, image: Tensor, *, step: int | None = None):
+        """``(shifted, undo)``."""
+        return self(image), self.undo
+
+
 class Jitter(Transform):
     """Random translation by up to ``pixels`` in each direction (a pre-step transform).
 
@@ -182,6 +229,7 @@ class Jitter(Transform):
     2015 (DeepDream's roll) and Olah et al. 2017 (Lucid's ``jitter``).
 
     ``generator`` makes the shifts reproducible independently of the global RNG.
+    :meth:`freeze` draws one shift and returns it as a :class:`Shift`.
     """
 
     def __init__(self, pixels: int, mode: str = "roll", generator: torch.Generator | None = None):
@@ -193,15 +241,17 @@ class Jitter(Transform):
         self.mode = mode
         self.generator = generator
 
-    def __call__(self, image, *, step=None, grad=None):
+    def freeze(self, step=None) -> Shift:
+        """Draw one shift: the :class:`Shift` this step uses."""
         dy, dx = _sample_shift(self.pixels, self.generator)
-        return translate(image, dy, dx, self.mode)
+        return Shift(dy, dx, self.mode)
+
+    def __call__(self, image, *, step=None, grad=None):
+        return self.freeze(step)(image)
 
     def apply_with_undo(self, image: Tensor, *, step: int | None = None):
         """Translate and return ``(shifted, undo)`` with ``undo`` shifting back (exact for ``roll``)."""
-        dy, dx = _sample_shift(self.pixels, self.generator)
-        mode = self.mode
-        return translate(image, dy, dx, mode), (lambda x: translate(x, -dy, -dx, mode))
+        return self.freeze(step).apply_with_undo(image)
 
 
 class Roll(Jitter):

@@ -76,8 +76,9 @@ def data_uri_link(image: Tensor, filename: str, text: str = "Download the result
 class Runner:
     """Runs one job at a time in a background thread (or inline with ``background=False``).
 
-    ``stop_requested`` can be passed to ``optimize_image(callbacks=[...])``: it returns True
-    once :meth:`stop` was called.
+    ``stop_requested`` can be passed to any loop's ``callbacks=[...]`` (``optimize_image``,
+    ``gradient_ascent_loop``, ``deepdream.dream``, the training loops): it returns True once
+    :meth:`stop` was called.
     """
 
     def __init__(self, background: bool = True):
@@ -105,7 +106,7 @@ class Runner:
         self.stop_event.set()
 
     def stop_requested(self, state=None) -> bool:
-        """``optimize_image`` callback: True (stop) once Stop was pressed."""
+        """A loop callback: True (stop) once Stop was pressed."""
         return self.stop_event.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -372,7 +373,7 @@ class StyleTransferPanel(Panel):
                              callbacks=[stop.stop_requested], preview=preview, preview_every=self.preview_every,
                              progress=False, desc="style transfer")
         return out.best_image, out, (f"{out.steps_done} of {s['steps']} steps in {out.total_time:.1f} s; "
-                                     f"best loss {out.best_loss:.3g}")
+                                     f"best loss {out.best_value:.3g}")
 
 
 # --------------------------------------------------------------------------- DeepDream
@@ -428,8 +429,7 @@ class DeepDreamPanel(Panel):
                               octave_scale=float(self.octave_scale.value), steps_per_octave=int(self.steps.value),
                               jitter=self.jitter, generator=torch.Generator().manual_seed(self.seed), progress=False,
                               preview=preview, preview_every=self.preview_every, callbacks=[stop.stop_requested])
-        steps = sum(r.steps_done for r in out.history)
-        return out.image, out, f"{self.layer.value}: {len(out.history)} octave(s), {steps} steps"
+        return out.image, out, f"{self.layer.value}: {len(out.stages)} octave(s), {out.steps_done} steps"
 
 
 # --------------------------------------------------------------------------- class visualisation
@@ -499,5 +499,5 @@ class ClassVisualizationPanel(Panel):
                                    preview=preview, preview_every=self.preview_every, progress=False,
                                    desc="class visualisation")
         name = self.categories[target]
-        return out.best_image, out, f"{name}: {out.steps_done} steps, best score {out.best_loss:.3g}"
+        return out.best_image, out, f"{name}: {out.steps_done} steps, best score {out.best_value:.3g}"
 

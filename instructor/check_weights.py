@@ -322,7 +322,7 @@ def check_05(run: Run, report: TopicReport) -> None:
         photo, lambda x: dream_step(feature_fn, x, 1.5 / 255), octaves=octaves, octave_scale=1.4,
         steps_per_octave=steps, jitter=32, score_fn=lambda x: dream_objective(feature_fn(x)),
         generator=torch.Generator().manual_seed(SEED), progress=False)
-    rises = [run_k.history["score"][-1] / run_k.history["score"][0] for run_k in result.history]
+    rises = [s[-1] / s[0] for s in result.stage_history("score")]
     report.checks.append(Check(
         "dream objective ½Σa² at inception4c: last ÷ first step of each octave", "> 1 in every octave",
         ", ".join(f"{r:.4g}×" for r in rises), len(rises) == octaves and min(rises) > 1,

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from helpers import toydata
 from helpers.adversarial_training import accuracy_under_attack, adversarial_finetune
+from helpers.optim import OptimizationResult, TrainingResult
 
 
 def sign_attack(model, images, labels, eps):
@@ -48,7 +49,12 @@ def _state(model):
 
 def test_returns_a_trained_copy_and_leaves_the_model_alone(trained_toynet, data):
     before = _state(trained_toynet)
-    tuned, history = adversarial_finetune(trained_toynet, sign_attack, *data, eps=8 / 255, epochs=1, batch_size=64)
+    result = adversarial_finetune(trained_toynet, sign_attack, *data, eps=8 / 255, epochs=1, batch_size=64)
+    assert isinstance(result, OptimizationResult) and isinstance(result, TrainingResult)
+    assert result.steps_done == 3 and not result.interrupted and result.stopped_reason == ""
+    assert result.best_value == min(result.history["loss"]) and result.image is None
+    tuned, history = result          # it still unpacks as (network, history)
+    assert tuned is result.net and history is result.history
     after = _state(trained_toynet)
     assert all(torch.equal(before[k], after[k]) for k in before), "the passed-in model was changed"
     assert tuned is not trained_toynet and not tuned.training
@@ -69,6 +75,29 @@ def test_history_has_one_finite_entry_per_step(trained_toynet, data):
         assert total == pytest.approx(0.5 * c + 0.5 * a, rel=1e-5)  # α = 0.5 (Goodfellow et al. 2015)
     assert all(0 <= v <= 1 for v in history["adv_acc"] + history["clean_acc"])
     assert "interrupted" not in history
+
+
+def test_a_callback_stops_fine_tuning_and_ctrl_c_is_recorded_on_the_result(trained_toynet, data):
+    seen = []
+
+    def enough(state):
+        seen.append((state.step, sorted(state.losses)))
+        return state.step == 2
+
+    result = adversarial_finetune(trained_toynet, sign_attack, *data, eps=8 / 255, epochs=2, batch_size=64,
+                                  callbacks=[enough])
+    assert [s for s, _ in seen] == [1, 2] and seen[0][1] == ["adv_acc", "adv_loss", "clean_acc", "clean_loss", "loss"]
+    assert result.steps_done == 2 and all(len(v) == 2 for v in result.history.values())
+    assert result.stopped_reason == "stopped by callback enough after 2 of 6 steps" and not result.interrupted
+    assert not result.net.training and all(p.grad is None for p in result.net.parameters())
+
+    def ctrl_c(state):
+        if state.step == 1:
+            raise KeyboardInterrupt
+
+    result = adversarial_finetune(trained_toynet, sign_attack, *data, eps=8 / 255, epochs=1, callbacks=[ctrl_c])
+    assert result.interrupted and result.steps_done == 1 and "interrupted" in result.stopped_reason
+    assert "interrupted" not in result.history
 
 
 def test_deterministic(trained_toynet, data):

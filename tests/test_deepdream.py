@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from helpers.deepdream import dream, match_guide, octave_sizes
+from helpers.optim import OptimizationResult
 
 
 def test_octave_sizes_grow_by_the_scale_up_to_full_size():
@@ -25,7 +26,23 @@ def test_detail_is_carried_across_octaves():
                    jitter=3, progress=False)
     assert result.image.shape == original.shape
     assert torch.allclose(result.image, original + 0.06, atol=1e-5)
-    assert [tuple(o.shape[-2:]) for o in result.octaves] == octave_sizes(30, 40, 3, 1.5)
+    # one result whose stages are the octaves, each with the image it ended with
+    assert isinstance(result, OptimizationResult)
+    assert [s.size for s in result.stages] == octave_sizes(30, 40, 3, 1.5)
+    assert [tuple(s.image.shape[-2:]) for s in result.stages] == octave_sizes(30, 40, 3, 1.5)
+    assert [(s.first_step, s.steps) for s in result.stages] == [(0, 2), (2, 2), (4, 2)]
+    assert result.steps_done == 6 and result.best_image is result.image
+
+
+def test_scores_form_one_history_split_by_octave():
+    original = torch.full((1, 3, 24, 24), 0.3)
+    result = dream(original, lambda x: x + 0.01, octaves=2, octave_scale=2.0, steps_per_octave=3, jitter=2,
+                   score_fn=lambda x: x.mean(), progress=False, generator=torch.Generator().manual_seed(0))
+    assert isinstance(result.history, dict) and len(result.history["score"]) == 6
+    per_octave = result.stage_history("score")
+    assert [len(s) for s in per_octave] == [3, 3]
+    assert all(s[-1] > s[0] for s in per_octave)
+    assert result.history["score"] == per_octave[0] + per_octave[1]
 
 
 def test_interrupt_returns_the_dream_so_far_at_full_size():
@@ -53,9 +70,10 @@ def test_a_callback_stop_skips_the_remaining_octaves():
     original = torch.full((1, 3, 20, 20), 0.5)
     result = dream(original, lambda x: x + 0.01, octaves=3, steps_per_octave=2, jitter=0, progress=False,
                    callbacks=[stop_after_three])
-    assert seen == [1, 2, 1]
-    assert len(result.history) == 2 and not result.interrupted
-    assert result.stopped_reason.startswith("octave 2/3: stopped by callback")
+    assert seen == [1, 2, 3]  # steps are counted over all octaves
+    assert len(result.stages) == 2 and not result.interrupted and result.steps_done == 3
+    assert result.stopped_reason.startswith("stopped by callback stop_after_three after 3 of 6 steps")
+    assert "stage 2/3" in result.stopped_reason
     assert torch.allclose(result.image, original + 0.03, atol=1e-5)  # 3 completed steps, at full size
 
 

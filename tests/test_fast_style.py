@@ -17,6 +17,7 @@ from PIL import Image
 
 from helpers import fast_style
 from helpers.errors import DownloadError, ImageLoadError, KitError
+from helpers.optim import OptimizationResult
 from helpers.transformer_net import CheckpointError, TransformerNet, convert_official_state_dict, load_transformer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -249,16 +250,16 @@ def _train(steps, checkpoint=None, callbacks=(), seed_init=0, **kw):
                                         checkpoint=checkpoint, progress=False, callbacks=callbacks, **kw)
 
 
-def _stop_at(step):
-    def callback(s, values):
-        if s == step:
+def _interrupt_at(step):
+    def callback(state):
+        if state.step == step:
             raise KeyboardInterrupt
     return callback
 
 
 def test_interrupted_and_resumed_training_continues_identically(tmp_path):
     straight = _train(6, checkpoint=tmp_path / "straight.pt", checkpoint_every=100)
-    first = _train(6, checkpoint=tmp_path / "run.pt", callbacks=[_stop_at(3)])
+    first = _train(6, checkpoint=tmp_path / "run.pt", callbacks=[_interrupt_at(3)])
     assert first.interrupted and first.steps_done == 3 and (tmp_path / "run.pt").is_file()
     assert fast_style.read_checkpoint(tmp_path / "run.pt")["step"] == 3
     resumed = _train(6, checkpoint=tmp_path / "run.pt", seed_init=123)    # a different fresh init is overwritten
@@ -266,6 +267,39 @@ def test_interrupted_and_resumed_training_continues_identically(tmp_path):
     for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs after resuming"
     assert resumed.history == straight.history and len(resumed.history["total"]) == 6
+
+
+def test_a_callback_returning_true_stops_training_and_the_result_is_the_loops_result(tmp_path):
+    seen = []
+
+    def enough(state):
+        seen.append((state.step, state.image, set(state.losses)))
+        return state.step == 2
+
+    result = _train(5, checkpoint=tmp_path / "c.pt", callbacks=[enough])
+    assert isinstance(result, OptimizationResult) and isinstance(result, fast_style.TrainingResult)
+    assert seen == [(1, None, {"mirror", "mean", "total"}), (2, None, {"mirror", "mean", "total"})]
+    assert result.steps_done == 2 and not result.interrupted
+    assert result.stopped_reason == "stopped by callback enough after 2 of 5 steps"
+    assert fast_style.read_checkpoint(tmp_path / "c.pt")["step"] == 2     # saved where it stopped
+    assert result.best_value == min(result.history["total"]) and len(result.times) == 2
+    resumed = _train(5, checkpoint=tmp_path / "c.pt")
+    assert resumed.resumed_from == 2 and resumed.steps_done == 5 and len(resumed.history["total"]) == 5
+    assert [(s.first_step, s.steps) for s in resumed.stages] == [(2, 3)]
+
+
+def test_callbacks_of_the_step_and_values_form_still_work_with_a_warning():
+    calls = []
+
+    def old_style(step, values):
+        calls.append((step, values["total"]))
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.warns(DeprecationWarning, match="StepState"):
+        result = _train(4, callbacks=[old_style])
+    assert [s for s, _ in calls] == [1, 2] and result.interrupted and result.steps_done == 2
+    assert calls[0][1] == result.history["total"][0]
 
 
 def test_training_lowers_the_loss_and_records_each_term():

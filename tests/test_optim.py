@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from helpers.errors import KitError
 from helpers.optim import NonFiniteLossError, OptimizationResult, gradient_ascent_loop, loss_values, optimize_image
-from helpers.transforms import GaussianBlur, Jitter, Roll, Transform
+from helpers.transforms import GaussianBlur, Jitter, Roll, Shift, Transform
 
 H = W = 12
 
@@ -325,3 +325,112 @@ def test_loss_values_are_floats_in_order_with_the_total_last():
     assert list(values) == ["content", "style", "score"]
     assert values == {"content": 1.5, "style": 0.25, "score": 1.75}
     assert all(type(v) is float for v in values.values())
+
+
+# --------------------------------------------------------------------------- one result, one way to stop
+
+def test_best_value_and_its_read_only_alias(target, init):
+    res = optimize_image(sq(target), init, steps=5, optimizer="adam", lr=0.05, progress=False)
+    assert res.best_value == res.best_loss == res.final_loss < min(res.history["total"])   # the final image is best
+    with pytest.raises(AttributeError):
+        res.best_loss = 0.0
+    assert "best_value" in repr(res)
+
+
+@pytest.mark.parametrize("loop", ["lbfgs", "adam", "ascent"])
+def test_a_callback_returning_true_stops_every_image_loop_and_is_named(target, init, loop):
+    seen = []
+
+    def enough(state):
+        seen.append((state.step, state.stage, state.size))
+        return state.step == 3
+
+    if loop == "ascent":
+        res = gradient_ascent_loop(ascent_step(target), init, 10, score_fn=lambda x: -((x - target) ** 2).sum(),
+                                   callbacks=[enough], progress=False)
+    else:
+        res = optimize_image(sq(target), init, steps=10, optimizer=loop, callbacks=[enough], progress=False)
+    assert isinstance(res, OptimizationResult)
+    assert seen == [(1, 0, (H, W)), (2, 0, (H, W)), (3, 0, (H, W))]
+    assert res.steps_done == 3 and not res.interrupted
+    assert res.stopped_reason == "stopped by callback enough after 3 of 10 steps"
+    assert all(len(v) == 3 for v in res.history.values()) and len(res.stages) == 1
+
+
+def test_step_state_builds_the_result_only_when_asked(target, init):
+    results = []
+    optimize_image(sq(target), init, steps=3, optimizer="adam", progress=False,
+                   callbacks=[lambda s: results.append(s.result) if s.step == 2 else None])
+    (partial,) = results
+    assert isinstance(partial, OptimizationResult) and partial.steps_done == 2 and len(partial.history["total"]) == 2
+
+
+def test_each_stage_starts_from_where_the_last_one_ended(target):
+    # 40 Adam steps at 6×6, none at 12×12: the result is the coarse result upsampled, not the start
+    small = F.interpolate(target, size=(6, 6), mode="bilinear", align_corners=False)
+    res = optimize_image(lambda size: sq(F.interpolate(target, size=size, mode="bilinear", align_corners=False)),
+                         torch.full((1, 3, 6, 6), 0.5), steps=[40, 0], schedule=[6, 12], optimizer="adam", lr=0.05,
+                         progress=False)
+    coarse = res.stages[0].image
+    assert coarse.shape[-2:] == (6, 6) and (coarse - small).abs().max() < 0.05
+    assert res.image.shape[-2:] == (12, 12)
+    assert torch.allclose(res.image, F.interpolate(coarse, size=(12, 12), mode="bilinear", align_corners=False,
+                                                   antialias=True).clamp(0, 1))
+    assert res.stage_history("total") == [res.history["total"], []]
+
+
+def test_the_loop_freezes_random_transforms_once_per_step_for_every_optimiser(target, init):
+    class CountingJitter(Jitter):
+        def __init__(self):
+            super().__init__(2, generator=torch.Generator().manual_seed(0))
+            self.frozen_steps = []
+
+        def freeze(self, step=None):
+            self.frozen_steps.append(step)
+            return super().freeze(step)
+
+    for optimizer in ("lbfgs", "adam", torch.optim.LBFGS):
+        jitter = CountingJitter()
+        res = optimize_image(sq(target), init, steps=4, optimizer=optimizer, transforms=[jitter], progress=False)
+        assert jitter.frozen_steps[:4] == [0, 1, 2, 3], optimizer   # (+1 for the final evaluation)
+        if optimizer != "adam":
+            assert res.evaluations > res.steps_done + 1, optimizer   # several evaluations shared one draw
+
+
+def test_the_regularizer_sees_the_image_itself_not_the_transformed_one(target, init):
+    seen = {"objective": [], "regularizer": []}
+    start = torch.rand(1, 3, H, W, generator=torch.Generator().manual_seed(1))
+
+    def objective(x):
+        seen["objective"].append(x.detach().clone())
+        return ((x - target) ** 2).sum()
+
+    def regularizer(x):
+        seen["regularizer"].append(x.detach().clone())
+        return 0.1 * x.square().sum()
+
+    res = optimize_image(objective, start, steps=3, optimizer="adam", transforms=[Shift(1, 2)],
+                         regularizer=regularizer, progress=False)
+    assert list(res.history) == ["objective", "regularizer", "total"]
+    assert torch.equal(seen["regularizer"][0], start)                                     # the image itself
+    assert torch.equal(seen["objective"][0], torch.roll(start, shifts=(1, 2), dims=(-2, -1)))  # the shifted one
+    with pytest.raises(ValueError, match="both return"):
+        optimize_image(lambda x: {"tv": x.sum()}, init, steps=1, regularizer=lambda x: {"tv": x.sum()},
+                       progress=False)
+
+
+def test_ascent_loop_runs_a_schedule_with_its_own_stage_change(init):
+    sizes, moved = [], []
+
+    def rescale(image, size):
+        moved.append((tuple(image.shape[-2:]), size))
+        return F.interpolate(image, size=size, mode="nearest")
+
+    res = gradient_ascent_loop(lambda x: x + 0.01, init[..., :6, :6], [2, 3], schedule=[(3, 3), (6, 6)],
+                               rescale=rescale, score_fn=lambda x: x.mean(),
+                               callbacks=[lambda s: sizes.append(s.size)], progress=False)
+    assert moved == [((6, 6), (3, 3)), ((3, 3), (6, 6))]
+    assert sizes == [(3, 3)] * 2 + [(6, 6)] * 3
+    assert [(s.size, s.first_step, s.steps) for s in res.stages] == [((3, 3), 0, 2), ((6, 6), 2, 3)]
+    assert len(res.history["score"]) == 5 and res.image.shape[-2:] == (6, 6)
+    assert torch.allclose(res.image, torch.full_like(res.image, 0.55))

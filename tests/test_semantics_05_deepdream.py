@@ -40,6 +40,5 @@ def test_dreaming_on_the_trained_toy_network_amplifies_its_layer(answers, traine
     # measured: the objective grows 7.3× after 2 octaves of 10 steps; threshold 3×
     assert after > 3 * before
     assert 0 <= result.image.min() and result.image.max() <= 1
-    for run in result.history:
-        scores = run.history["score"]
+    for scores in result.stage_history("score"):
         assert scores[-1] > scores[0]  # every octave climbs

@@ -15,8 +15,10 @@ from helpers.transforms import (
     Jitter,
     L2Decay,
     Roll,
+    Shift,
     Transform,
     clamp_pixels,
+    freeze,
     gaussian_blur,
     gaussian_kernel1d,
     translate,
@@ -92,6 +94,33 @@ def test_jitter_shift_is_within_bounds_and_differentiable():
     x = impulse.clone().requires_grad_(True)
     Jitter(2, mode="reflect", generator=g)(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_freezing_a_jitter_draws_one_shift_that_repeats(image):
+    jitter = Jitter(5, generator=torch.Generator().manual_seed(2))
+    frozen = [jitter.freeze(step=k) for k in range(20)]
+    assert all(isinstance(f, Shift) and abs(f.dy) <= 5 and abs(f.dx) <= 5 for f in frozen)
+    assert len({(f.dy, f.dx) for f in frozen}) > 5                   # a new draw per step
+    f = frozen[0]
+    assert torch.equal(f(image), f(image))                           # the same shift at every call
+    assert torch.equal(f(image), translate(image, f.dy, f.dx, "roll"))
+    moved, undo = f.apply_with_undo(image)
+    assert torch.equal(undo(moved), image) and torch.equal(f.undo(moved), image)
+    # the draws are those an unfrozen jitter makes, call by call
+    a, b = Jitter(3, generator=torch.Generator().manual_seed(8)), Jitter(3, generator=torch.Generator().manual_seed(8))
+    assert all(torch.equal(a(image), b.freeze()(image)) for _ in range(5))
+
+
+def test_freeze_of_deterministic_transforms_and_compositions(image):
+    blur = GaussianBlur(1.0)
+    assert blur.freeze(3) is blur
+    plain = lambda x: x * 2  # noqa: E731
+    assert freeze(plain, 0) is plain and freeze(blur, 0) is blur
+    both = Compose([blur, Roll(4, generator=torch.Generator().manual_seed(1))]).freeze(0)
+    assert isinstance(both, Compose) and both.transforms[0] is blur and isinstance(both.transforms[1], Shift)
+    assert torch.equal(both(image), both(image))
+    with pytest.raises(ValueError, match="mode"):
+        Shift(1, 1, mode="wrap")
 
 
 def test_reflect_translation_shifts_the_interior(image):
