@@ -185,8 +185,21 @@ def balance(d: dict) -> str:
     return "\n".join(lines + [""])
 
 
+def threads(d: dict) -> str:
+    lines = ["## 8 · CPU threads: all cores against one", "", _machine(d["machine"]), "",
+             f"`python bench/threads.py` — one step (forward and backward to the image) of each kind of work the "
+             f"notebooks do, median of {d['repeats']} steps per setting, the two settings alternating. The rule in "
+             "`helpers.devices` follows: torch's default thread count everywhere; only side-by-side processes "
+             "(grading and test workers) split the cores.", "",
+             "| work | all cores (ms) | one thread (ms) | all cores are faster by |", "|---|---|---|---|"]
+    for name, r in d["results"].items():
+        lines.append(f"| {name} | {r['all_cores_ms']:.2f} | {r['one_thread_ms']:.2f} | ×{r['speed_up']:.2f} |")
+    return "\n".join(lines + [""])
+
+
 SECTIONS = [("gatys_quality", gatys_quality), ("gatys_memory", gatys_memory), ("feedforward", feedforward),
-            ("notebooks", notebooks), ("grading", grading), ("texture", texture), ("balance", balance)]
+            ("notebooks", notebooks), ("grading", grading), ("texture", texture), ("balance", balance),
+            ("threads", threads)]
 
 
 def write(path: Path = REPO / "BENCHMARKS.md") -> Path:

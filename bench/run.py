@@ -1,7 +1,7 @@
 """Run the benchmarks and regenerate BENCHMARKS.md.
 
     python bench/run.py                 every benchmark (takes about an hour on a 2-core CPU)
-    python bench/run.py gatys texture   some of them: gatys, memory, feedforward, notebooks, grading, texture, balance
+    python bench/run.py gatys texture   some of them: gatys, memory, feedforward, notebooks, grading, texture, balance, threads
     python bench/run.py --quick         small sizes, to check the harness (numbers not for the report)
 
 Benchmarks are not tests: they take minutes, and what they report are ratios measured
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import report  # noqa: E402
 from bench.common import REPO, save  # noqa: E402
 
-NAMES = ("gatys", "memory", "feedforward", "notebooks", "grading", "texture", "balance")
+NAMES = ("gatys", "memory", "feedforward", "notebooks", "grading", "texture", "balance", "threads")
 
 
 def notebooks(profiles=("smoke", "cpu")) -> None:
@@ -31,7 +31,7 @@ def notebooks(profiles=("smoke", "cpu")) -> None:
     for profile in profiles:
         out = Path(tempfile.mkdtemp(prefix=f"bench-notebooks-{profile}-"))
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "helpers", "demo", "--profile", profile, "--out", str(out)],
+        subprocess.run([sys.executable, "-m", "instructor", "demo", "--profile", profile, "--out", str(out)],
                        cwd=REPO, check=True, env={**__import__("os").environ, "KIT_ALLOW_RANDOM_WEIGHTS": "1"})
         summary = json.loads((out / "summary.json").read_text())
         per = {nb["name"]: nb.get("seconds") for nb in summary["notebooks"]}
@@ -70,6 +70,8 @@ def main(argv=None) -> int:
         elif name == "balance":
             extra = ["--sizes", "64"] if args.quick else []
             subprocess.run([py, "bench/balance.py", *extra], cwd=REPO, check=True)
+        elif name == "threads":
+            subprocess.run([py, "bench/threads.py", *(["--repeats", "3"] if args.quick else [])], cwd=REPO, check=True)
         elif name == "notebooks":
             notebooks(("smoke",) if args.quick else ("smoke", "cpu"))
     print(report.write())

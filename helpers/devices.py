@@ -11,6 +11,15 @@ Environment variables (all optional):
 ``KIT_PROFILE``  force a profile (``smoke``, ``cpu``, ``gpu``).
 ``KIT_PRECISION``  force the network precision (``float32`` or ``bfloat16``).
 ``NBGRADER_EXECUTION``  set by nbgrader while autograding: forces ``cpu`` + ``smoke``.
+
+CPU threads, one rule: the kit leaves torch's intra-op thread count at its default (one
+per core) and no notebook changes it. On a quiet 2-core machine every step the notebooks
+take runs faster on all cores than on one (``python bench/threads.py``, BENCHMARKS.md:
+×1.2 for the toy network at 32 px up to ×1.9 for VGG-19 at 256 px), and a laptop with more
+cores gains more. Only processes that run side by side split the cores: grading workers
+(``instructor.grading``) and test workers (``tests/conftest.py``) give each process
+``cores ÷ processes`` threads (``OMP_NUM_THREADS``). :func:`cpu_threads` is for code that
+must be reproducible across machines (float sums depend on the thread count).
 """
 from __future__ import annotations
 
@@ -207,9 +216,8 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generat
 def cpu_threads(threads: int | None):
     """Run the block with ``threads`` CPU threads for torch, then restore the previous count.
 
-    Small networks (the toy classifier, 32×32 images) run fastest on one thread, and on a
-    machine whose cores are busy with other work extra threads can make them many times
-    slower. ``None`` leaves the setting alone.
+    For results that must not depend on the machine (float sums depend on the thread
+    count), not for speed: see the module's thread rule. ``None`` leaves the setting alone.
     """
     old = torch.get_num_threads()
     if threads is not None:
