@@ -77,10 +77,11 @@ $(LAB_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(VENV_PYTHON) -m instructor demo $(demo_flags)
 
-# Test files run on TEST_WORKERS processes (pytest-xdist, one file per worker at a time, so a
-# file's shared fixtures are built once); tests/conftest.py splits the CPU's threads between
-# them. TEST_WORKERS=0 runs everything in one process.
+# The linter first (ruff, configured in pyproject.toml), then the test files on TEST_WORKERS
+# processes (pytest-xdist, one file per worker at a time, so a file's shared fixtures are built
+# once); tests/conftest.py splits the CPU's threads between them. TEST_WORKERS=0: one process.
 test: $(STAMP)
+	$(VENV_PYTHON) -m ruff check helpers instructor tests bench
 	$(VENV_PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The venv's own jupyter, so the notebooks' "python3" kernel is this venv's interpreter

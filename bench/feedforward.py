@@ -29,10 +29,10 @@ def variants(device: torch.device):
 
 
 def throughput(size: int, device: torch.device, repeats: int = 5) -> dict:
+    import copy
+
     from helpers.fast_style import time_forward
     from helpers.transformer_net import TransformerNet
-
-    import copy
 
     torch.manual_seed(0)
     base = TransformerNet().to(device).eval()

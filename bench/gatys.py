@@ -23,7 +23,8 @@ offline, so the two terms are of the same order.
   about 1.7× faster on an AVX-512-BF16 CPU, but late in the run the decrease per iteration
   falls below bfloat16's rounding of the objective, the Armijo test fails, the line search
   backtracks, and the run ends slower and higher (BENCHMARKS.md §1 gives both runs' times,
-  evaluations and final values), so the kit does not use it here. A coarse-to-fine schedule is an option (``--levels 2``).
+  evaluations and final values), so the kit does not use it here. A coarse-to-fine schedule
+  is an option (``--levels 2``).
 
 Quality is measured by one float32 evaluator, the objective at full size on the image
 clamped to [0, 1], evaluated after each of the first 30 evaluations (baseline) or
@@ -35,11 +36,9 @@ report also gives that lowest value and when the kit reached it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -80,7 +79,8 @@ class Problem:
         self.beta = float(c_noise / s_content)
 
     def _targets_at(self, hw, extractor):
-        c = F.interpolate(self.content, size=hw, mode="bilinear", align_corners=False) if hw != self.hw else self.content
+        c = (F.interpolate(self.content, size=hw, mode="bilinear", align_corners=False)
+             if hw != self.hw else self.content)
         s = F.interpolate(self.style, size=hw, mode="bilinear", align_corners=False) if hw != self.hw else self.style
         fc, fs = extractor(c), extractor(s)
         grams = [torch.einsum("bchw,bdhw->bcd", fs[l].float(), fs[l].float()) for l in STYLE_LAYERS]
@@ -249,10 +249,12 @@ def paired(size: int, iterations: int, runs: int, seed: int = 0, bf16_runs: int 
                 "kit_to_baseline_best_s": time_to(kit["curve"], best),
                 "bf16_vs_float32_final": kit16["final"] / kit["final"] - 1 if kit16 else None}
         pairs.append(pair)
-        print(f"run {r + 1}: baseline {base['seconds']:.1f} s → {base['final']:.5g} (best {best:.5g} at {best_t:.1f} s); "
+        print(f"run {r + 1}: baseline {base['seconds']:.1f} s → {base['final']:.5g} "
+              f"(best {best:.5g} at {best_t:.1f} s); "
               f"kit reached it after {reached if reached is None else round(reached, 2)} s, final {kit['final']:.5g} "
               f"in {kit['seconds']:.1f} s ({kit['evaluations']} evaluations)"
-              + (f"; bfloat16: {kit16['final']:.5g} in {kit16['seconds']:.1f} s ({kit16['evaluations']} evaluations)" if kit16 else "")
+              + (f"; bfloat16: {kit16['final']:.5g} in {kit16['seconds']:.1f} s "
+                 f"({kit16['evaluations']} evaluations)" if kit16 else "")
               + "; "
               f"ratio {pair['ratio']}", flush=True)
     ratios = [p["ratio"] for p in pairs]

@@ -68,7 +68,8 @@ def many_submissions(tmp: Path, topic: str, students: int, workers: list[int]) -
             reference = scores
         runs[str(w)] = {"seconds": seconds, "students": len(report.results),
                         "same_scores_as_first_run": scores == reference,
-                        "per_student_median_s": sorted(r.seconds for r in report.results.values())[len(report.results) // 2]}
+                        "per_student_median_s":
+                            sorted(r.seconds for r in report.results.values())[len(report.results) // 2]}
         print(f"{len(report.results)} submissions of {topic}, {w} worker(s): {seconds:.1f} s", flush=True)
     base = runs[str(workers[0])]["seconds"]
     for w in workers:

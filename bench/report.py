@@ -34,7 +34,8 @@ def _fmt(x, digits=3):
 
 def gatys_quality(d: dict) -> str:
     if "kit_bfloat16" not in d["pairs"][0]:
-        return "## 1 · Gatys style transfer: time to quality\n\nResults from an older harness: rerun `python bench/run.py gatys`.\n"
+        return ("## 1 · Gatys style transfer: time to quality\n\n"
+                "Results from an older harness: rerun `python bench/run.py gatys`.\n")
     lines = ["## 1 · Gatys style transfer: time to quality",
              "",
              _machine(d["machine"]),
@@ -46,16 +47,20 @@ def gatys_quality(d: dict) -> str:
              "clock paused. See `bench/gatys.py` for both pipelines.",
              "",
              "| run | baseline time (s) | baseline final objective | kit time to that value (s) | ratio "
-             "| kit final objective (time, s; evaluations) | kit in bfloat16: time to the baseline's final / final objective (time, s; evaluations) "
+             "| kit final objective (time, s; evaluations) "
+             "| kit in bfloat16: time to the baseline's final / final objective (time, s; evaluations) "
              "| bfloat16 vs float32 final | time to 99 % of the baseline's reduction, baseline / kit (s) |",
              "|---|---|---|---|---|---|---|---|---|"]
     for i, p in enumerate(d["pairs"], 1):
         b, k, k16 = p["baseline"], p["kit"], p["kit_bfloat16"]
-        low = (f"{_fmt(p['kit_bfloat16_reached_s'])} s / {k16['final']:.5g} ({k16['seconds']:.1f}; {k16['evaluations']})"
+        low = (f"{_fmt(p['kit_bfloat16_reached_s'])} s / {k16['final']:.5g} "
+               f"({k16['seconds']:.1f}; {k16['evaluations']})"
                if k16 else "not run")
         diff = f"{100 * p['bf16_vs_float32_final']:+.2f} %" if k16 else "—"
-        lines.append(f"| {i} | {b['seconds']:.1f} | {b['final']:.5g} | {_fmt(p['kit_reached_s'])} | {_fmt(p['ratio'], 2)} "
-                     f"| {k['final']:.5g} ({k['seconds']:.1f}; {k['evaluations']}) | {low} | {diff} | {_fmt(p['baseline_99_s'])} / {_fmt(p['kit_99_s'])} |")
+        lines.append(f"| {i} | {b['seconds']:.1f} | {b['final']:.5g} | {_fmt(p['kit_reached_s'])} "
+                     f"| {_fmt(p['ratio'], 2)} "
+                     f"| {k['final']:.5g} ({k['seconds']:.1f}; {k['evaluations']}) | {low} | {diff} "
+                     f"| {_fmt(p['baseline_99_s'])} / {_fmt(p['kit_99_s'])} |")
     p0 = d["pairs"][0]
     k = p0["kit"]
     best = [(p["baseline_best"], p["baseline_best_s"], p["kit_to_baseline_best_s"]) for p in d["pairs"]]
@@ -76,7 +81,8 @@ def gatys_quality(d: dict) -> str:
               + f"; per iteration the two sides cost about the same ({_per_iteration(d)}), so the gain is the "
               "bounded method's, not cheaper evaluations.",
               "",
-              f"time-to-quality ratio: {_fmt(d['median_ratio'], 2) if d['median_ratio'] is not None else 'not reached'}",
+              "time-to-quality ratio: "
+              f"{_fmt(d['median_ratio'], 2) if d['median_ratio'] is not None else 'not reached'}",
               ""]
     return "\n".join(lines)
 
@@ -115,11 +121,13 @@ def feedforward(d: dict) -> str:
     lines = ["## 3 · Feed-forward stylisation throughput", "", _machine(d["machine"]), "",
              "`python bench/feedforward.py` — TransformerNet, batch 1, median of timed passes after warm-up; "
              "max |Δ| is the largest pixel difference from float32 (pixels in [0, 1] before clamping).", "",
-             "| device | size | variant | ms per image | images/s | max abs Δ vs float32 |", "|---|---|---|---|---|---|"]
+             "| device | size | variant | ms per image | images/s | max abs Δ vs float32 |",
+             "|---|---|---|---|---|---|"]
     for device, per_size in d["results"].items():
         for size, per_variant in per_size.items():
             for name, r in per_variant.items():
-                lines.append(f"| {device} | {size} | {name} | {r['seconds'] * 1e3:.1f} | {r['images_per_second']:.2f} | "
+                lines.append(f"| {device} | {size} | {name} | {r['seconds'] * 1e3:.1f} | "
+                             f"{r['images_per_second']:.2f} | "
                              f"{r['max_abs_difference_vs_float32']:.1e} |")
     return "\n".join(lines + [""])
 
@@ -129,7 +137,8 @@ NOTEBOOK_LIMITS = {"cpu": ("each", 300), "smoke": ("all", 180)}  # issue budget:
 
 def notebooks(d: dict) -> str:
     lines = ["## 4 · Notebook wall times", "", _machine(d["machine"]), "",
-             "`python bench/run.py notebooks` — each solution notebook executed headless (`python -m instructor demo`), "
+             "`python bench/run.py notebooks` — each solution notebook executed headless "
+             "(`python -m instructor demo`), "
              "offline (random weights). Budget: each notebook ≤ 5 min in `cpu`, all eight ≤ 3 min together in `smoke`.",
              "", "| profile | notebook | seconds | within budget |", "|---|---|---|---|"]
     for profile, per in d["results"].items():
@@ -151,8 +160,10 @@ def grading(d: dict) -> str:
         lines += [f"One full submission (all {len(f['per_topic'])} topics, the solutions' answers), one worker: "
                   f"**{f['seconds']:.0f} s** in all, {f['points'][0]:g}/{f['points'][1]:g} points.", ""]
     m = d["many"]
-    lines += [f"{m['students']} submissions of {m['topic']} (perfect, untouched, one per graded mistake, perfect copies):",
-              "", "| workers | seconds | speed-up vs 1 worker | median seconds per student | same scores |", "|---|---|---|---|---|"]
+    lines += [f"{m['students']} submissions of {m['topic']} "
+              "(perfect, untouched, one per graded mistake, perfect copies):",
+              "", "| workers | seconds | speed-up vs 1 worker | median seconds per student | same scores |",
+              "|---|---|---|---|---|"]
     for w, r in m["runs"].items():
         lines.append(f"| {w} | {r['seconds']:.0f} | {r['speed_up']:.2f} | {r['per_student_median_s']:.1f} | "
                      f"{'yes' if r['same_scores_as_first_run'] else '**no**'} |")
@@ -167,7 +178,8 @@ def texture(d: dict) -> str:
              "|---|---|---|---|---|"]
     for name, r in d["results"].items():
         lines.append(f"| {name} | {r['seconds']:.1f} | {_fmt(r.get('speedup_vs_exhaustive'), 2)} | "
-                     f"{'yes' if r.get('identical_to_exhaustive') else 'no'} | {_fmt(r.get('mean_abs_difference'), 2)} |")
+                     f"{'yes' if r.get('identical_to_exhaustive') else 'no'} | "
+                     f"{_fmt(r.get('mean_abs_difference'), 2)} |")
     return "\n".join(lines + [""])
 
 

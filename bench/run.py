@@ -1,7 +1,8 @@
 """Run the benchmarks and regenerate BENCHMARKS.md.
 
     python bench/run.py                 every benchmark (takes about an hour on a 2-core CPU)
-    python bench/run.py gatys texture   some of them: gatys, memory, feedforward, notebooks, grading, texture, balance, threads
+    python bench/run.py gatys texture   some of them: gatys, memory, feedforward, notebooks, grading, texture,
+                                        balance, threads
     python bench/run.py --quick         small sizes, to check the harness (numbers not for the report)
 
 Benchmarks are not tests: they take minutes, and what they report are ratios measured
@@ -53,7 +54,8 @@ def main(argv=None) -> int:
     for name in chosen:
         print(f"== {name}", flush=True)
         if name == "gatys":
-            extra = ["--size", "96", "--iterations", "40", "--runs", "1", "--coarse-iterations", "20"] if args.quick else []
+            extra = (["--size", "96", "--iterations", "40", "--runs", "1", "--coarse-iterations", "20"]
+                     if args.quick else [])
             subprocess.run([py, "bench/gatys.py", "quality", *extra], cwd=REPO, check=True)
         elif name == "memory":
             extra = ["--size", "128", "--evaluations", "3"] if args.quick else []

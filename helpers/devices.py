@@ -74,7 +74,7 @@ def pick_device(prefer: str | torch.device | None = None) -> torch.device:
             )
         if device.type == "mps" and not _mps_available():
             raise RuntimeError(
-                f"device 'mps' was asked for, but Metal is not available here. "
+                "device 'mps' was asked for, but Metal is not available here. "
                 "Use device='cpu', or unset KIT_DEVICE to pick automatically."
             )
         return device

@@ -191,7 +191,8 @@ class PerceptualLoss(nn.Module):
         super().__init__()
         self.extractor = extractor
         self.content_fn, self.style_fn, self.tv_fn = content_fn, style_fn, tv_fn
-        self.content_weight, self.style_weight, self.tv_weight = float(content_weight), float(style_weight), float(tv_weight)
+        self.content_weight, self.style_weight, self.tv_weight = (float(content_weight), float(style_weight),
+                                                                  float(tv_weight))
         self.content_layer, self.style_layers = content_layer, tuple(style_layers)
         self.style_digest = tensor_digest(style_image)
         self.functions = {"gram_fn": gram_fn, "content_fn": content_fn, "style_fn": style_fn, "tv_fn": tv_fn}
@@ -714,7 +715,8 @@ def main(argv: list[str]) -> int:
     import sys
 
     parser = argparse.ArgumentParser(prog="python -m helpers styles",
-                                     description="Pretrained fast style-transfer networks (PyTorch's official example).")
+                                     description="Pretrained fast style-transfer networks "
+                                                 "(PyTorch's official example).")
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="show the styles and whether each is cached")
     pre = sub.add_parser("prefetch", help="download and unpack the official checkpoints")

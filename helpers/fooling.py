@@ -68,8 +68,8 @@ def fooling_image(model: nn.Module, image: Tensor, target: int, *, pixel_step: f
         ``OptimizationResult``: ``image`` the last image (the first one classified as
         ``target`` when it was reached), ``steps_done``, ``history["score"]`` the margin
         after each step, ``stopped_reason`` ``"stopped by callback reached_target after n
-        of … steps"`` when it got there, ``""`` when every step ran without reaching it. If ``image`` is already classified as ``target``
-        no step is taken.
+        of … steps"`` when it got there, ``""`` when every step ran without reaching it. If
+        ``image`` is already classified as ``target`` no step is taken.
     """
     if image.dim() != 4 or image.shape[0] != 1:
         raise ValueError(f"image must be one photo [1, 3, H, W], got shape {tuple(image.shape)}")

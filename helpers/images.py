@@ -36,6 +36,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from . import samples as _samples
 from .errors import ImageLoadError
+
 # Re-exported for notebooks (``images.samples("texture")``). The dependency runs one way:
 # images → samples; samples never imports images.
 from .samples import cache_dir, list_paintings, list_samples, samples  # noqa: F401
@@ -61,7 +62,8 @@ def to_numpy(image: torch.Tensor) -> np.ndarray:
     t = image.detach()
     if t.dim() == 4:
         if t.shape[0] != 1:
-            raise ValueError(f"to_numpy takes one image, got a batch of {t.shape[0]} (shape {tuple(t.shape)}); index it first")
+            raise ValueError(f"to_numpy takes one image, got a batch of {t.shape[0]} (shape {tuple(t.shape)}); "
+                             "index it first")
         t = t[0]
     if t.dim() == 3 and t.shape[0] == 1:
         t = t[0]
@@ -578,7 +580,8 @@ def match_histogram(source: torch.Tensor, reference: torch.Tensor) -> torch.Tens
         from_numpy(match_histograms(to_numpy(img), ref, channel_axis=-1).astype(np.float32))
         for img in batch
     ]
-    out = torch.cat(matched).to(device=source.device, dtype=source.dtype if source.is_floating_point() else torch.float32)
+    out = torch.cat(matched).to(device=source.device,
+                                dtype=source.dtype if source.is_floating_point() else torch.float32)
     return out if source.dim() == 4 else out[0]
 
 

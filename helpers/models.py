@@ -33,13 +33,12 @@ import torchvision.models as tvm
 from torch import nn
 from torchvision.models import WeightsEnum
 
-from helpers import filter_norm
+from helpers import filter_norm, provenance
 from helpers import layers as layer_tables
-from helpers import provenance
+from helpers import weights as weight_files
 from helpers.devices import autocast_factory, grading_mode
 from helpers.errors import CorruptWeightsError, WeightsUnavailableError
 from helpers.normalize import ImageModel, Normalize, check_image_batch, explain_small_input
-from helpers import weights as weight_files
 
 ALLOW_RANDOM_ENV = "KIT_ALLOW_RANDOM_WEIGHTS"
 REQUIRE_WEIGHTS_ENV = "KIT_REQUIRE_WEIGHTS"

@@ -462,7 +462,8 @@ def loss_values(terms: Mapping[str, Tensor], total: Tensor, total_key: str) -> d
         detached and stacked so that only one ``.tolist()`` waits for the device.
     """
     names = list(terms) + [total_key]
-    stacked = torch.stack([t.detach().float().reshape(()) for t in terms.values()] + [total.detach().float().reshape(())])
+    stacked = torch.stack([t.detach().float().reshape(()) for t in terms.values()]
+                          + [total.detach().float().reshape(())])
     return dict(zip(names, stacked.tolist()))
 
 
@@ -907,7 +908,8 @@ class _AscentStage:
 
     def step(self, step: int) -> tuple[dict[str, float], Tensor, Tensor]:
         current = self.run.image
-        moved, undo = (current, _identity) if self.jitter is None else freeze(self.jitter, step).apply_with_undo(current)
+        moved, undo = ((current, _identity) if self.jitter is None
+                       else freeze(self.jitter, step).apply_with_undo(current))
         grad = _score_gradient(self.score_fn, current) if self.score_grad else None
         out = self.step_fn(moved.clone())
         if not isinstance(out, Tensor) or out.shape != current.shape:

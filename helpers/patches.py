@@ -133,7 +133,8 @@ def top_positions(activations: torch.Tensor, k: int, min_distance: int = 1) -> l
     return picks
 
 
-def crop_square(image: torch.Tensor, top: int, left: int, size: int, fill: float | Sequence[float] = 0.5) -> torch.Tensor:
+def crop_square(image: torch.Tensor, top: int, left: int, size: int,
+                fill: float | Sequence[float] = 0.5) -> torch.Tensor:
     """The ``size × size`` square of ``image`` whose top-left pixel is ``(top, left)``.
 
     Args:

@@ -179,7 +179,8 @@ def describe(net: TransformerNet, size: tuple[int, int] = (256, 256)) -> list[tu
             kind = type(mod).__name__
             if hasattr(mod, "conv2d"):
                 c = mod.conv2d
-                kind = f"{'upsample + ' if isinstance(mod, UpsampleConvLayer) else ''}{c.kernel_size[0]}×{c.kernel_size[1]} conv" \
+                kind = f"{'upsample + ' if isinstance(mod, UpsampleConvLayer) else ''}" \
+                       f"{c.kernel_size[0]}×{c.kernel_size[1]} conv" \
                        f"{f', stride {c.stride[0]}' if c.stride[0] > 1 else ''}"
             elif isinstance(mod, nn.InstanceNorm2d):
                 kind = "instance norm + ReLU"

@@ -68,7 +68,8 @@ def data_uri_link(image: Tensor, filename: str, text: str = "Download the result
     data = base64.b64encode(png_bytes(image)).decode("ascii")
     h, w = image.shape[-2:]
     return (f'<a download="{html.escape(filename)}" href="data:image/png;base64,{data}" '
-            f'style="font-weight:600; color:#0b5cad; text-decoration:underline">{html.escape(text)} ({filename}, {w}×{h} px)</a>')
+            f'style="font-weight:600; color:#0b5cad; text-decoration:underline">'
+            f'{html.escape(text)} ({filename}, {w}×{h} px)</a>')
 
 
 # --------------------------------------------------------------------------- parts
@@ -411,7 +412,8 @@ class DeepDreamPanel(Panel):
         self.layer = w.Dropdown(options=self.layers, value=i["layer"], description="layer")
         self.size = _int_slider("size (px)", i["size"], 32, 512, 16)
         self.octaves = _int_slider("octaves", i["octaves"], 1, 8)
-        self.octave_scale = w.FloatSlider(value=i["octave_scale"], min=1.1, max=2.0, step=0.05, description="octave scale",
+        self.octave_scale = w.FloatSlider(value=i["octave_scale"], min=1.1, max=2.0, step=0.05,
+                                          description="octave scale",
                                           continuous_update=False, style={"description_width": "110px"})
         self.step_size = w.FloatSlider(value=i["step_size"], min=0.1, max=10.0, step=0.1, description="step (of 255)",
                                        continuous_update=False, style={"description_width": "110px"})
@@ -425,7 +427,8 @@ class DeepDreamPanel(Panel):
         feature_fn = self.layer_features(self.layer.value)
         step_size = float(self.step_size.value) / 255
 
-        out = deepdream.dream(photo, lambda x: self.dream_step(feature_fn, x, step_size), octaves=int(self.octaves.value),
+        out = deepdream.dream(photo, lambda x: self.dream_step(feature_fn, x, step_size),
+                              octaves=int(self.octaves.value),
                               octave_scale=float(self.octave_scale.value), steps_per_octave=int(self.steps.value),
                               jitter=self.jitter, generator=torch.Generator().manual_seed(self.seed), progress=False,
                               preview=preview, preview_every=self.preview_every, callbacks=[stop.stop_requested])

@@ -130,8 +130,9 @@ class Run:
 
     def figure(self, report: TopicReport, fig, name: str, caption: str) -> None:
         """Save a matplotlib figure as ``<out>/<topic>-<name>.png`` and list it in the report."""
-        from helpers import display
         import matplotlib.pyplot as plt
+
+        from helpers import display
 
         file = f"{report.topic}-{name}.png"
         display.save_figure(fig, self.out / file, dpi=90)
@@ -298,8 +299,8 @@ def check_04(run: Run, report: TopicReport) -> None:
         "error (eq. 2), with their weakest regulariser (aravindhm/nnpreimage, C = 300)"))
     report.notes.append(f"VGG-16 ({vgg.weights_label}), chelsea at {side}×{side} px, Adam {steps} + {steps // 6} "
                         f"steps from noise, β = 2, λ strength {strength:.4g} (C = 300: notebook 04's grid, the weakest "
-                        "regulariser; the notebook's default strength 1 trades feature error for smoothness, so it tests the "
-                        "regulariser more than the network).")
+                        "regulariser; the notebook's default strength 1 trades feature error for smoothness, "
+                        "so it tests the regulariser more than the network).")
     run.grid(report, [photo[0], result.image[0]], ["photo", f"from relu2_2: error {error:.4f}"], "inversion",
              "relu2_2 inversion")
 
@@ -408,7 +409,8 @@ def _term_gradient_norms(objective: Callable, image: torch.Tensor) -> dict[str, 
 
 
 def check_07(run: Run, report: TopicReport) -> None:
-    """Gatys et al.'s style transfer with the authors' α, β on the normalised VGG-19: both terms move, both gradients count."""
+    """Gatys et al.'s style transfer with the authors' α, β on the normalised VGG-19: both terms move, both
+    gradients count."""
     from helpers.optim import optimize_image
 
     extractor = normalised_vgg19(run, ["relu4_2"] + GATYS_LAYERS)
@@ -519,9 +521,11 @@ def missing_weights_message(missing: list[tuple[str, Path]]) -> str:
     """One error message naming the missing files, the cache folder and the prefetch command."""
     archs = " ".join(sorted({name.split("_Weights")[0].lower() for name, _ in missing}))
     files = "\n".join(f"  {name}: {path}" for name, path in missing)
-    return (f"error: the pretrained ImageNet weights are not in the torch hub cache ({weight_files.checkpoints_dir()}):\n"
+    return ("error: the pretrained ImageNet weights are not in the torch hub cache "
+            f"({weight_files.checkpoints_dir()}):\n"
             f"{files}\n"
-            f"Fix: on a machine with network run `{weight_files.PREFETCH_COMMAND}` (or `{weight_files.PREFETCH_COMMAND} "
+            f"Fix: on a machine with network run `{weight_files.PREFETCH_COMMAND}` "
+            f"(or `{weight_files.PREFETCH_COMMAND} "
             f"{archs}`), or copy those files there; then run `make check-weights` again.\n"
             "To try the command without them: make check-weights WEIGHTS=random (proves only that it runs).")
 
@@ -561,7 +565,8 @@ _CSS = """body{font-family:sans-serif;max-width:1150px;margin:1em auto;padding:0
 .banner{background:#b00020;color:#fff;font-size:1.25em;font-weight:bold;padding:.8em 1em;border-radius:6px}
 .ok{background:#1b5e20;color:#fff;padding:.6em 1em;border-radius:6px}
 .bad{background:#b00020;color:#fff;padding:.6em 1em;border-radius:6px}
-table{border-collapse:collapse;width:100%;font-size:.9em}td,th{border:1px solid #ccc;padding:.35em .5em;vertical-align:top}
+table{border-collapse:collapse;width:100%;font-size:.9em}\
+td,th{border:1px solid #ccc;padding:.35em .5em;vertical-align:top}
 th{background:#eee;text-align:left}td.pass{background:#c8e6c9;font-weight:bold}td.fail{background:#ffcdd2;font-weight:bold}
 td.error{background:#ffab91;font-weight:bold}td.na{background:#e0e0e0;color:#444}figure{display:inline-block;margin:.5em}img{max-width:100%}
 .meta{color:#555;font-size:.9em}"""

@@ -11,7 +11,8 @@ import sys
 from helpers.cli import dispatch
 
 COMMANDS = {
-    "release": ("instructor.release", "regenerate the student notebooks/ from solutions/ (--check: verify; --bundle: also zip)"),
+    "release": ("instructor.release",
+                "regenerate the student notebooks/ from solutions/ (--check: verify; --bundle: also zip)"),
     "bundle": ("instructor.bundle", "write the student zip dist/<name>-student.zip from the committed notebooks/"),
     "grade": ("instructor.grading", "autograde submissions in parallel: grades CSV, feedback, summary table"),
     "demo": ("instructor.demo", "run the solution notebooks headless and write build/demo/index.html"),

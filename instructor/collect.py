@@ -153,7 +153,8 @@ def _lms_layout(root: Path, topics: list[str], release: Path, workdir: Path,
     if not found:
         raise CollectError(f"no submissions found in {root}: no .ipynb file whose name matches {regexp!r} and is "
                            f"a notebook of topics {', '.join(topics)}. Expected nbgrader's submitted/ layout "
-                           "(<student>/<topic>/<notebook>.ipynb) or an LMS download; give the LMS's naming with --regexp")
+                           "(<student>/<topic>/<notebook>.ipynb) or an LMS download; "
+                           "give the LMS's naming with --regexp")
     return found, warnings
 
 

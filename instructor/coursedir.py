@@ -60,7 +60,8 @@ class Course:
     def db_url(self) -> str:
         return f"sqlite:///{self.db_path or self.root / 'gradebook.db'}"
 
-    def nbgrader(self, *args: str, check: bool = True, wall_timeout: float | None = None) -> subprocess.CompletedProcess:
+    def nbgrader(self, *args: str, check: bool = True,
+                 wall_timeout: float | None = None) -> subprocess.CompletedProcess:
         """Run ``nbgrader ARGS`` for this course; raise with nbgrader's log on failure.
 
         ``wall_timeout`` (seconds) bounds the whole command: past it nbgrader and the

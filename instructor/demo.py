@@ -35,23 +35,23 @@ import torch
 import torchvision
 
 import helpers
-from instructor import gallery
 from helpers.devices import PROFILE_ENV, PROFILE_NAMES, get_profile
 from helpers.errors import CorruptWeightsError, WeightsUnavailableError
 from helpers.models import ALLOW_RANDOM_ENV, REQUIRE_WEIGHTS_ENV
 from helpers.provenance import PROVENANCE_FILE_ENV
 from helpers.weights import PREFETCH_COMMAND
 from helpers.widgets import WIDGETS_ENV
+from instructor import gallery
 
 try:
     import nbformat
+    import zmq
     from ipykernel.kernelspec import get_kernel_dict
     from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
     from nbconvert import HTMLExporter
-    import zmq
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError(f"the demo needs the notebook tools of the 'grading' extra: "
                       f"pip install -e '.[grading]' ({exc})") from exc

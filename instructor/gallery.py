@@ -234,7 +234,8 @@ def decorate_page(page: str, result: NotebookResult, run: dict) -> str:
 
 def _card(result: NotebookResult) -> str:
     figures = "".join(
-        f'<figure class="kit-span{f.span}"><a href="{_e(f.path)}"><img src="{_e(f.path)}" alt="{_e(f.caption)}" loading="lazy"></a>'
+        f'<figure class="kit-span{f.span}"><a href="{_e(f.path)}">'
+        f'<img src="{_e(f.path)}" alt="{_e(f.caption)}" loading="lazy"></a>'
         f"<figcaption>{_e(f.caption)}</figcaption></figure>"
         for f in result.figures)
     error = f'<div class="kit-error">{_e(result.error)}</div>' if result.error else ""

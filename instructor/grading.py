@@ -392,7 +392,8 @@ def grade(source: Path, out: Path = DEFAULT_OUT, topics: list[str] | None = None
             merge(out, result, next(j.timestamps for j in jobs if j.student == result.student))
             results[result.student] = result
             lost = [t.topic for t in result.topics if t.failure]
-            log(f"graded {result.student} in {result.seconds:.1f} s" + (f" (not gradable: {', '.join(lost)})" if lost else ""))
+            log(f"graded {result.student} in {result.seconds:.1f} s"
+                + (f" (not gradable: {', '.join(lost)})" if lost else ""))
         flags = tampering_flags(found, release, solutions)
         for student, per_topic in sorted(flags.items()):
             for topic, found_flags in per_topic.items():
@@ -473,7 +474,8 @@ def _run(jobs: list[StudentJob], workers: int, dask: str | None, log):
 
 def _run_dask(jobs: list[StudentJob], workers: int, address: str, log):
     try:
-        from distributed import Client, LocalCluster, as_completed as dask_completed
+        from distributed import Client, LocalCluster
+        from distributed import as_completed as dask_completed
     except ImportError:
         raise RuntimeError("--dask needs dask.distributed: pip install -e '.[dask]'") from None
     cluster = None
@@ -534,7 +536,8 @@ def summary(report: Report) -> str:
         cells = sum(len(t.manual) for r in report.results.values() for t in r.topics)
         buf.write(f"\nneeds manual grading: {cells} written answers ({sum(waiting.values()):g} points, not in the "
                   "totals above). Grade them in nbgrader's formgrader: run `jupyter lab` in this folder (the kit's "
-                  "`make lab` installs it), then Nbgrader → Formgrader; `nbgrader export` there then adds them to grades.csv.\n")
+                  "`make lab` installs it), then Nbgrader → Formgrader; `nbgrader export` there then adds them "
+                  "to grades.csv.\n")
     if report.flags:
         buf.write("\nflagged for review (code that reaches into what the tests use; marks are unaffected)\n")
         for student, per_topic in sorted(report.flags.items()):
@@ -554,10 +557,12 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m instructor grade", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path, help="submitted/ folder, LMS download folder, or .zip")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"course folder for results (default {DEFAULT_OUT.relative_to(REPO)})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"course folder for results (default {DEFAULT_OUT.relative_to(REPO)})")
     parser.add_argument("--topics", nargs="*", help="topic numbers or names (default: all)")
     parser.add_argument("--workers", type=int, default=1, help="students graded at once (default 1)")
-    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help=f"seconds per cell (default {DEFAULT_TIMEOUT})")
+    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per cell (default {DEFAULT_TIMEOUT})")
     parser.add_argument("--regexp", help="LMS file names: regexp with groups student_id, file_id[, timestamp]")
     parser.add_argument("--dask", metavar="ADDRESS", help="grade on a Dask cluster (tcp://host:8786), or 'local'")
     args = parser.parse_args(argv)

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from instructor.answers import solution_namespace
-from instructor.coursedir import RELEASE, SOLUTIONS, resolve_topics, topics as all_topics
+from instructor.coursedir import RELEASE, SOLUTIONS, resolve_topics
+from instructor.coursedir import topics as all_topics
 from instructor.submissions import graded_functions, notebook_path
 
 PROBES_PER_FUNCTION = 4
@@ -119,7 +120,8 @@ def same(a, b) -> bool:
             return False
         a64, b64 = a.detach().cpu().double(), b.detach().cpu().double()
         return bool(torch.allclose(a64, b64, rtol=1e-4, atol=1e-6, equal_nan=True))
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+    if (isinstance(a, (int, float)) and isinstance(b, (int, float))
+            and not isinstance(a, bool) and not isinstance(b, bool)):
         return abs(a - b) <= 1e-6 + 1e-4 * abs(b)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
@@ -130,7 +132,6 @@ def same(a, b) -> bool:
 
 def informative(result, args: tuple, kwargs: dict) -> bool:
     """A result that a function other than the graded one is unlikely to return by chance."""
-    import torch
 
     if result is None:
         return False

@@ -9,8 +9,9 @@ Both modes then run ``instructor.leakcheck`` on the written (or committed) noteb
 exit 1 when a given cell computes a graded function.
 
 First the Colab set-up cell of every solution notebook is rewritten from ``course.toml``
-(``instructor.colab``; ``--check`` only reports a stale one). Generation is nbgrader's ``generate_assignment`` (answers replaced by stubs, hidden tests
-removed), run in a temporary course so no gradebook lands in the repository.
+(``instructor.colab``; ``--check`` only reports a stale one). Generation is nbgrader's
+``generate_assignment`` (answers replaced by stubs, hidden tests removed), run in a
+temporary course so no gradebook lands in the repository.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from instructor.coursedir import REPO, RELEASE, SOLUTIONS, Course, resolve_topics
+from instructor.coursedir import RELEASE, REPO, SOLUTIONS, Course, resolve_topics
 
 
 def generate(topic: str, workdir: Path, solutions: Path = SOLUTIONS) -> Path:
@@ -64,7 +65,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--solutions", type=Path, default=SOLUTIONS)
     parser.add_argument("--out", type=Path, default=RELEASE, help="release folder (default: notebooks/)")
     parser.add_argument("--bundle", action="store_true",
-                        help="after regenerating, write the student zip (notebooks/, helpers/, data/, packaging, README)")
+                        help="after regenerating, write the student zip "
+                             "(notebooks/, helpers/, data/, packaging, README)")
     parser.add_argument("--dist", type=Path, default=REPO / "dist", help="where --bundle writes (default: dist/)")
     args = parser.parse_args(argv)
     if args.bundle and (args.check or args.out.resolve() != RELEASE.resolve()):

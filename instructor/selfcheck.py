@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from instructor import grading
-from instructor import submissions
+from instructor import grading, submissions
 
 
 def check(report: grading.Report, expected: dict) -> list[str]:

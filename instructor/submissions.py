@@ -363,8 +363,9 @@ def generate(out: Path, topics: list[str] | None = None, students: int | None = 
     Students: ``perfect``, ``untouched``, the hostile ones (``hostile-<kind>``, notebook 01
     only), one per mistake (``mistake-<function>``, a submission of every topic that is
     perfect except that function), then, when ``students`` asks for more, extra
-    ``perfect-<n>`` copies; fewer keeps the first ``students`` of that list. Returns (and writes to ``out/expected.json``) for each student
-    and topic the exercises that must lose points.
+    ``perfect-<n>`` copies; fewer keeps the first ``students`` of that list. Returns (and
+    writes to ``out/expected.json``) for each student and topic the exercises that must
+    lose points.
     """
     selected = resolve_topics(topics, solutions)
     expected: dict[str, dict[str, list[str]]] = {}

@@ -17,7 +17,6 @@ unchanged, is the course's own.
 from __future__ import annotations
 
 import ast
-import builtins
 import json
 from pathlib import Path
 
@@ -194,8 +193,9 @@ def flags(submission: dict, release: dict, solution: dict) -> list[str]:
         tree = _parse("".join(cell["source"]))
         if tree is not None:
             modules.update(_imports(tree))
+    # classes imported by name are not modules
     modules = {name: module for name, module in modules.items()
-               if not any(part[:1].isupper() for part in module.split("."))}      # classes imported by name are not modules
+               if not any(part[:1].isupper() for part in module.split("."))}
     out = []
     for index, cell in enumerate(_code(submission)):
         meta = _meta(cell)

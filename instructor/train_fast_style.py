@@ -28,7 +28,8 @@ import os
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script (torchrun instructor/train_fast_style.py): make the repository importable
+# run as a script (torchrun instructor/train_fast_style.py): make the repository importable
+if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from instructor.course import repo_root  # noqa: E402
@@ -79,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _device(args, local_rank: int | None):
     import torch
+
     from helpers.devices import pick_device
 
     if args.device:

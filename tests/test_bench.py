@@ -113,7 +113,8 @@ def test_report_checks_the_notebook_budgets_and_shows_the_grading_speed_up(tmp_p
     (tmp_path / "results" / "grading.json").write_text(json.dumps({"machine": machine, "many": {
         "topic": "01_cnn_recap", "students": 20, "runs": {
             "1": {"seconds": 400.0, "speed_up": 1.0, "per_student_median_s": 20.0, "same_scores_as_first_run": True},
-            "2": {"seconds": 250.0, "speed_up": 1.6, "per_student_median_s": 24.0, "same_scores_as_first_run": True}}}}))
+            "2": {"seconds": 250.0, "speed_up": 1.6, "per_student_median_s": 24.0,
+                  "same_scores_as_first_run": True}}}}))
     text = report.write(tmp_path / "BENCHMARKS.md").read_text()
     assert "| cpu | 01_cnn_recap | 40 | yes |" in text
     assert "| cpu | 06_texture_synthesis | 301 | **no** |" in text

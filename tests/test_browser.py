@@ -248,7 +248,8 @@ def test_style_transfer_panel_runs_in_the_browser(lab, front_end):
             panel.screenshot(path=str(shot))
             page.screenshot(path=str(_artifacts() / f"browser-style-transfer-{front_end}-page.png"))
             shown = page.evaluate("() => window.kitPreviews")
-            print(f"\nscreenshot: {shot}\npanel status: {status}\npreview pictures: {len(shown)} ({len(set(shown))} distinct)"
+            print(f"\nscreenshot: {shot}\npanel status: {status}"
+                  f"\npreview pictures: {len(shown)} ({len(set(shown))} distinct)"
                   f"\nbrowser test: {time.monotonic() - started:.1f} s")
             href = panel.locator("a[download]").first.get_attribute("href")
             assert href.startswith("data:image/png;base64,")

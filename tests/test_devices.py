@@ -95,7 +95,8 @@ def test_native_bf16_is_read_from_the_cpu_flags(monkeypatch, tmp_path):
     for flags, expected in (("fpu avx512f avx512_bf16 sse", True), ("fpu amx_bf16", True), ("fpu avx512f avx2", False)):
         info = tmp_path / f"cpuinfo-{expected}-{len(flags)}"
         info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-        monkeypatch.setattr(builtins, "open", lambda path, *a, _i=info, **k: real_open(_i if path == "/proc/cpuinfo" else path, *a, **k))
+        monkeypatch.setattr(builtins, "open",
+                            lambda path, *a, _i=info, **k: real_open(_i if path == "/proc/cpuinfo" else path, *a, **k))
         assert devices.cpu_has_native_bf16() is expected
 
 

@@ -120,7 +120,8 @@ def test_wrong_checkpoints_name_the_keys_and_the_file(tmp_path):
     state = _official_state_dict()
     del state["res2.conv1.conv2d.weight"]
     state["extra.layer"] = torch.zeros(1)
-    with pytest.raises(CheckpointError, match=r"missing keys res2\.conv1\.conv2d\.weight.*unexpected keys extra\.layer"):
+    with pytest.raises(CheckpointError,
+                       match=r"missing keys res2\.conv1\.conv2d\.weight.*unexpected keys extra\.layer"):
         load_transformer(state)
     broken = tmp_path / "broken.pth"
     broken.write_bytes(b"not a checkpoint")

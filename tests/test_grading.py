@@ -19,9 +19,9 @@ import zipfile
 import pytest
 
 from instructor import grading
+from instructor import submissions as gen
 from instructor.collect import CollectError, collect
 from instructor.coursedir import RELEASE, Course, resolve_topics
-from instructor import submissions as gen
 
 TOPICS = resolve_topics(["01", "07"])
 T01, T07 = TOPICS
@@ -217,7 +217,8 @@ def test_csv_gradebook_and_summary_agree(graded):
             assert by_key[(student, topic)] == pytest.approx(total), (student, topic)
     with (out / "exercises.csv").open() as fh:
         ex_rows = list(csv.DictReader(fh))
-    assert {(r["student"], r["exercise"]) for r in ex_rows if r["topic"] == T07} >= {("perfect", "content_loss"), ("perfect", "tv_loss")}
+    assert ({(r["student"], r["exercise"]) for r in ex_rows if r["topic"] == T07}
+            >= {("perfect", "content_loss"), ("perfect", "tv_loss")})
     assert {r["problems"] for r in ex_rows if r["student"] == "hostile-setup-error"} != {""}
     summary = (out / "summary.txt").read_text()
     assert all(student in summary for student in expected) and "tv_loss" in summary
@@ -264,7 +265,8 @@ def test_lms_zip_is_collected_with_the_newest_attempt(subs, tmp_path):
     with zipfile.ZipFile(archive, "w") as zf:
         zf.write(root / "perfect" / T01 / "cnn_recap.ipynb", "hw_ada_attempt_2024-05-02-10-00-00_cnn_recap.ipynb")
         zf.write(root / "untouched" / T01 / "cnn_recap.ipynb", "hw_ada_attempt_2024-05-01-09-00-00_cnn_recap.ipynb")
-        zf.write(root / "untouched" / T07 / "style_transfer.ipynb", "hw_bob_attempt_2024-05-01-09-00-00_style_transfer.ipynb")
+        zf.write(root / "untouched" / T07 / "style_transfer.ipynb",
+                 "hw_bob_attempt_2024-05-01-09-00-00_style_transfer.ipynb")
         zf.writestr("hw_bob_attempt_2024-05-01-09-00-00_notes.ipynb", "{}")
     found, warnings = collect(archive, TOPICS, RELEASE, tmp_path / "work")
     assert set(found) == {"ada", "bob"} and set(found["ada"]) == {T01} and set(found["bob"]) == {T07}

@@ -13,9 +13,16 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from helpers.guided_backprop import (FunctionalReLUWarning, GuidedReLU, GuidedReLUFunction,
-                                     count_functional_relus, functional_relu_sources, guided_copy,
-                                     guided_relu, relu_modules)
+from helpers.guided_backprop import (
+    FunctionalReLUWarning,
+    GuidedReLU,
+    GuidedReLUFunction,
+    count_functional_relus,
+    functional_relu_sources,
+    guided_copy,
+    guided_relu,
+    relu_modules,
+)
 
 
 def guided_rule(inputs, grad_output):
@@ -223,7 +230,7 @@ def test_plain_rule_gives_ordinary_gradients_and_guided_rule_differs():
 
 def test_a_rule_must_be_given_and_return_the_right_shape():
     with pytest.raises(TypeError):
-        with guided_relu(_plain_net()):  # noqa: the rule is missing on purpose
+        with guided_relu(_plain_net()):  # the rule is missing on purpose
             pass
     with pytest.raises(TypeError, match="backward_rule"):
         GuidedReLU(None)

@@ -1,6 +1,5 @@
 """Layer tables against the real torchvision modules and the papers' feature shapes."""
 import pytest
-import torch
 import torchvision.models as tvm
 from torch import nn
 

@@ -31,7 +31,7 @@ def test_pyproject_declares_the_kit(project):
     assert {_name(r) for r in project["dependencies"]} == RUNTIME
     extras = project["optional-dependencies"]
     assert {_name(r) for r in extras["grading"]} == GRADING
-    assert {_name(r) for r in extras["dev"]} == {"pytest", "pytest-xdist", project["name"]}
+    assert {_name(r) for r in extras["dev"]} == {"pytest", "pytest-xdist", "ruff", project["name"]}
     assert f"{project['name']}[grading]" in extras["dev"]
     assert {_name(r) for r in extras["lab"]} == {"jupyterlab", "notebook"}
     assert f"{project['name']}[browser]" in extras["dev"] and f"{project['name']}[lab]" in extras["browser"]
@@ -90,6 +90,7 @@ def test_make_passes_the_variables_through(tmp_path):
     assert "--require-weights" in dry_run("demo", "REQUIRE_WEIGHTS=1")
     assert "--require-weights" not in dry_run("demo")
     assert "pip install" not in dry_run("demo")
+    assert f"{venv}/bin/python -m ruff check helpers instructor tests bench" in dry_run("test")
     assert f"{venv}/bin/python -m pytest -q -n 2 --dist loadfile -k demo" in dry_run("test", "PYTEST_ARGS=-k demo")
     assert f"{venv}/bin/python -m pytest -q -n 0 --dist loadfile" in dry_run("test", "TEST_WORKERS=0")
     os.utime(venv / ".installed", (0, 0))  # older than pyproject.toml: install again

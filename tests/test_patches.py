@@ -62,7 +62,8 @@ def test_conv_layers_of_alexnet_and_vgg_and_the_toy_network():
 
 @pytest.mark.parametrize("stack", [
     [nn.Conv2d(1, 1, 3, padding=1), nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(1, 1, 3, padding=1)],
-    [nn.Conv2d(1, 1, 5, stride=2, padding=2), nn.AvgPool2d(3, stride=2, padding=1), nn.Conv2d(1, 1, 3, padding=2, dilation=2)],
+    [nn.Conv2d(1, 1, 5, stride=2, padding=2), nn.AvgPool2d(3, stride=2, padding=1),
+     nn.Conv2d(1, 1, 3, padding=2, dilation=2)],
     [nn.Conv2d(1, 1, 4, stride=3), nn.Conv2d(1, 1, 3, stride=2, padding=1)],
 ])
 def test_the_field_is_where_the_gradient_reaches(stack):

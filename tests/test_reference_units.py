@@ -445,8 +445,9 @@ def _fns_total_loss(vgg_features, y255, x255, style255, content_weight, style_we
 
 @pytest.fixture(scope="module")
 def fns_setup():
-    from helpers import fast_style, models
     from solution_code import solution_namespace
+
+    from helpers import fast_style, models
 
     model = models.load_model("vgg16", "random", seed=0)
     for m in model.net.features:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from solution_code import solution_namespace
 from torch import nn
 
 from helpers import models, patches
 from helpers.architecture import summarize
-from solution_code import solution_namespace
 
 
 @pytest.fixture(scope="module")

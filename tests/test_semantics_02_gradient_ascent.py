@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from solution_code import solution_namespace
 
 from helpers import optim, toydata, toynet
 from helpers.guided_backprop import GuidedReLU, guided_relu
-from solution_code import solution_namespace
 
 N_IMAGES, SIZE, DATA_SEED = 160, 32, 11
 

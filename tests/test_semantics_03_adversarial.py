@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from solution_code import solution_namespace
 
 from helpers import toydata
 from helpers.adversarial_training import accuracy_under_attack, adversarial_finetune
-from solution_code import solution_namespace
 
 BALL_TOL = 1e-6
 

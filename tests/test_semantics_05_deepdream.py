@@ -1,10 +1,10 @@
 """DeepDream's reference answers do what the lecture says, on seeded random and offline networks."""
 import pytest
 import torch
+from solution_code import solution_namespace
 
 from helpers import deepdream, toydata
 from helpers.models import FeatureExtractor
-from solution_code import solution_namespace
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 """Neural texture synthesis with the reference answers lowers the texture loss on a seeded random VGG-19."""
 import torch
+from solution_code import solution_namespace
 
 from helpers import images
 from helpers.models import FeatureExtractor
 from helpers.optim import optimize_image
-from solution_code import solution_namespace
 
 LAYERS = ["conv1_1", "pool1", "pool2"]
 

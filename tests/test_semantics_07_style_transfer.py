@@ -1,11 +1,11 @@
 """Style transfer with the reference answers lowers its objective and keeps pixels in range."""
 import pytest
 import torch
+from solution_code import solution_namespace
 
 from helpers import images
 from helpers.models import FeatureExtractor
 from helpers.optim import optimize_image
-from solution_code import solution_namespace
 
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from solution_code import solution_namespace
 
 from helpers import fast_style, images, models
 from helpers.transformer_net import TransformerNet
-from solution_code import solution_namespace
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """The procedural data set: shapes, determinism, balance, and that the mask marks the pattern."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 

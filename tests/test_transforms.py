@@ -260,7 +260,8 @@ def test_yosinski_presets_are_table_1():
     smooth = YOSINSKI_PRESETS["smooth_blur"]
     assert [type(t) for t in smooth.post_step()] == [L2Decay, GaussianBlur]
     sparse = YOSINSKI_PRESETS["contribution_sparse"]
-    assert [type(t) for t in sparse.post_step(contribution_rule=contribution_rule)] == [GaussianBlur, ClipSmallContributions]
+    assert ([type(t) for t in sparse.post_step(contribution_rule=contribution_rule)]
+            == [GaussianBlur, ClipSmallContributions])
     with pytest.raises(ValueError, match="contribution_rule"):
         sparse.post_step()
     assert math.isclose(smooth.pixel_learning_rate, 100.0 / 255**2)

@@ -1,6 +1,5 @@
 """The pretrained-weight path, exercised with a seeded random state dict in a private cache."""
 import hashlib
-import warnings
 
 import pytest
 import torch
