@@ -27,10 +27,10 @@ def test_every_graded_function_is_probed(committed):
     assert all(n >= 2 for n in committed.probes.values()), committed.probes
 
 
-def _plant(tmp_path, topic: str, source: str):
-    """A copy of the release where ``topic``'s notebook has one more given code cell."""
-    release = tmp_path / "notebooks"
-    shutil.copytree(RELEASE, release)
+def _plant(tmp_path, topic: str, source: str, course=RELEASE):
+    """A copy of ``course`` (the release, or ``SOLUTIONS``) where ``topic``'s notebook has one more given code cell."""
+    release = tmp_path / course.name
+    shutil.copytree(course, release)
     path = notebook_path(release / topic)
     nb = json.loads(path.read_text(encoding="utf-8"))
     nb["cells"].insert(3, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
@@ -77,13 +77,7 @@ def test_release_command_fails_on_a_leak(tmp_path, capsys):
     from instructor import release as release_cli
 
     topic, name, _, source = PLANTED["function"]
-    solutions = tmp_path / "solutions"
-    shutil.copytree(SOLUTIONS, solutions)
-    path = notebook_path(solutions / topic)
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    nb["cells"].insert(3, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                           "source": source.splitlines(keepends=True)})
-    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False), encoding="utf-8")
+    solutions = _plant(tmp_path, topic, source, course=SOLUTIONS)
     out = tmp_path / "release"
     assert release_cli.main(["07", "--solutions", str(solutions), "--out", str(out)]) == 1
     captured = capsys.readouterr()
