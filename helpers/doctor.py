@@ -14,7 +14,7 @@ import textwrap
 
 #: Every environment variable the kit reads, with the module that reads it (``TORCH_HOME``
 #: through torch's hub, which decides where the weights live). Kept as plain strings so that
-#: this list costs no imports; ``tests/test_cli.py`` checks it against the ``helpers`` source.
+#: this list costs no imports; ``tests/instructor/test_cli.py`` checks it against the ``helpers`` source.
 ENV_VARS = {
     "KIT_DEVICE": "devices: force a device (cpu, cuda, cuda:1, mps)",
     "KIT_PROFILE": "devices: force a run profile (smoke, cpu, gpu)",

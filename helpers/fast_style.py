@@ -27,7 +27,7 @@ then 255× larger relative to what they change. Training with :data:`TRAINING_VA
 (the kit's ``TransformerNet(value_range=255)``: ×255 before the first layer, ÷255 after the
 last) is the example's network, weights, gradients and Adam steps exactly, so its
 ``λ_c = 1e5``, ``λ_s = 1e10`` and ``lr = 1e-3`` apply unchanged
-(``tests/test_reference_units.py``, section 08).
+(``tests/notebooks/test_reference_units.py``, section 08).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Each :class:`Default` names the published code or paper a setting is taken from, the
 value there in that reference's own units, the value in the kit's units (images
 ``[B, 3, H, W]`` in [0, 1], the kit's loss functions as the notebooks define them) and
-how one becomes the other. ``tests/test_reference_units.py`` re-implements each
+how one becomes the other. ``tests/notebooks/test_reference_units.py`` re-implements each
 reference's objective or step and checks the conversion.
 
 The notebooks print their topic's rows with :func:`show`; ``python -m helpers.references``

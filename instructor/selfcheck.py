@@ -9,7 +9,7 @@ points in exactly the expected exercises (and that exactly the cheating students
 flagged for review), and prints the marks and the times: one
 student with all topics (serially), then all students per worker count. Exit 1 on any
 unexpected mark. Takes long (tens of minutes on two cores); the test suite runs a
-small part of it (tests/test_grading.py).
+small part of it (tests/instructor/test_grading.py).
 """
 from __future__ import annotations
 

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Test files live in tests/helpers, tests/instructor and tests/notebooks; shared test code
+# (solution_code.py) sits here, beside this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def _share_threads_between_workers() -> None:

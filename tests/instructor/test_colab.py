@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import sys
 import types
-from pathlib import Path
 
 import nbformat
 import pytest
 
 from instructor import colab
+from instructor.course import repo_root
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = repo_root()
 NOTEBOOKS = sorted(ROOT.glob("solutions/[0-9][0-9]_*/*.ipynb")) + sorted(ROOT.glob("notebooks/[0-9][0-9]_*/*.ipynb"))
 
 

@@ -28,8 +28,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from instructor.course import repo_root
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = repo_root()
 NOTEBOOK = ROOT / "solutions" / "07_style_transfer" / "style_transfer.ipynb"
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

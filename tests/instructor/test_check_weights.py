@@ -6,11 +6,11 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 from instructor import check_weights as cw
+from instructor.course import repo_root
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = repo_root()
 
 
 def test_random_run_writes_a_labelled_report(tmp_path, capsys):

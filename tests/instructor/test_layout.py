@@ -15,7 +15,7 @@ HELPERS = sorted((repo_root() / "helpers").glob("*.py"))
 def test_repo_root_is_the_checkout_with_both_packages():
     root = repo_root()
     assert (root / "helpers" / "__init__.py").is_file() and (root / "instructor" / "course.py").is_file()
-    assert root == Path(__file__).resolve().parents[1]
+    assert root == Path(__file__).resolve().parents[2]   # tests/instructor/this file
 
 
 @pytest.mark.parametrize("path", sorted((repo_root() / "instructor").glob("*.py")), ids=lambda p: p.name)

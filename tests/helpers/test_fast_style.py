@@ -19,8 +19,9 @@ from helpers import fast_style
 from helpers.errors import DownloadError, ImageLoadError, KitError
 from helpers.optim import OptimizationResult
 from helpers.transformer_net import CheckpointError, TransformerNet, convert_official_state_dict, load_transformer
+from instructor.course import repo_root
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = repo_root()
 
 
 # --------------------------------------------------------------------------- network

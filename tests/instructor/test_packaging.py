@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from instructor.course import repo_root
+
+ROOT = repo_root()
 RUNTIME = {"torch", "torchvision", "matplotlib", "ipywidgets", "tqdm", "pillow", "numpy", "scikit-image"}
 GRADING = {"nbgrader", "nbclient", "nbconvert", "ipykernel"}
 
@@ -48,7 +50,7 @@ def test_requirements_have_lower_bounds_only(project):
 
 def test_the_course_install_has_helpers_and_instructor():
     """The repository's own install carries `instructor` (make grade's nbgrader workers import it);
-    the student bundle has a pyproject of its own with `helpers` only (tests/test_bundle.py)."""
+    the student bundle has a pyproject of its own with `helpers` only (tests/instructor/test_bundle.py)."""
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert setuptools["packages"] == ["helpers", "helpers._data", "instructor"]
     assert setuptools["package-dir"] == {"helpers._data": "data"}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
+from instructor.course import repo_root
+
+REPO = repo_root()
 sys.path.insert(0, str(REPO))
 
 
