@@ -24,7 +24,7 @@ from instructor.submissions import notebook_path
 
 HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 ALWAYS_MODULES = {"sys", "builtins", "__builtins__", "importlib"}
-DYNAMIC = {"exec", "eval", "compile", "globals", "vars", "__import__"}
+STRING_CODE = {"exec", "eval", "compile", "__import__"}
 
 
 def _parse(source: str) -> ast.Module | None:
@@ -155,7 +155,7 @@ def cell_flags(source: str, modules: dict[str, str], tests_use: set[str], allowe
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id in {"setattr", "delattr"} and node.args and _root(node.args[0]) in module_names:
                 found.append(f"line {node.lineno}: `{node.func.id}` on the module `{ast.unparse(node.args[0])}`")
-            elif node.func.id in {"exec", "eval", "compile", "__import__"}:
+            elif node.func.id in STRING_CODE:
                 found.append(f"line {node.lineno}: runs code with `{node.func.id}` (not checked)")
         if isinstance(node, ast.Global):
             hits = [n for n in node.names if n in tests_use and n not in allowed]
