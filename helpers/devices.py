@@ -212,6 +212,18 @@ def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generat
     return generator
 
 
+def threads_per_process(processes: int) -> int | None:
+    """Torch threads for each of ``processes`` processes that run side by side on this machine.
+
+    ``None`` (torch's default, one per core) for a single process; otherwise the cores shared
+    out, ``cores // processes``, at least 1 — so the processes never run more threads than
+    there are cores (see the module's thread rule).
+    """
+    if processes <= 1:
+        return None
+    return max(1, (os.cpu_count() or 1) // processes)
+
+
 @contextlib.contextmanager
 def cpu_threads(threads: int | None):
     """Run the block with ``threads`` CPU threads for torch, then restore the previous count.

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from helpers import references as _references
 from helpers.optim import OptimizationResult, StepState, gradient_ascent_loop
 
-__all__ = ["FOOLING_PIXEL_STEP", "FOOLING_MAX_STEPS", "fooling_image", "target_margin"]
+__all__ = ["FOOLING_PIXEL_STEP", "FOOLING_MAX_STEPS", "fooling_image", "reached_target", "target_margin"]
 
 #: RMS change per value of one step, in [0, 1] pixels (CS231n's lr = 1, converted).
 FOOLING_PIXEL_STEP = _references.value("03", "fooling image step (RMS per step)")
@@ -39,6 +39,12 @@ def target_margin(model: nn.Module, image: Tensor, target: int) -> Tensor:
     scores = model(image)[0]
     others = torch.cat([scores[:target], scores[target + 1:]])
     return scores[target] - others.max()
+
+
+def reached_target(result: OptimizationResult) -> bool:
+    """True when :func:`fooling_image` ended on an image classified as its target (also when no step was needed)."""
+    scores = result.history.get("score", [])
+    return not scores or scores[-1] > 0
 
 
 def _normalised_step(model: nn.Module, target: int, pixel_step: float):

@@ -46,7 +46,6 @@ import csv
 import html
 import io
 import json
-import os
 import shutil
 import sqlite3
 import sys
@@ -57,9 +56,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from helpers.devices import threads_per_process
 from instructor.collect import CollectError, Submission, collect
 from instructor.coursedir import RELEASE, REPO, SOLUTIONS, Course, resolve_topics
-from instructor.tampering import flags_for
+from instructor.tampering import flags_for, reference_for
 
 DEFAULT_TIMEOUT = 60
 DEFAULT_OUT = REPO / "build" / "grading"
@@ -411,9 +411,11 @@ def tampering_flags(found: dict[str, dict[str, Submission]], release: Path,
                     solutions: Path) -> dict[str, dict[str, list[str]]]:
     """``{student: {topic: flags}}`` for the submissions with code that reaches into the tests' names."""
     out: dict[str, dict[str, list[str]]] = {}
+    references = {topic: reference_for(release, solutions, topic)
+                  for topic in sorted({t for subs in found.values() for t in subs})}
     for student, subs in found.items():
         for topic, sub in subs.items():
-            flagged = [f for path in sub.files.values() for f in flags_for(path, release, solutions, topic)]
+            flagged = [f for path in sub.files.values() for f in flags_for(path, references[topic])]
             if flagged:
                 out.setdefault(student, {})[topic] = flagged
     return out
@@ -427,11 +429,7 @@ def threads_per_worker(workers: int, dask: str | None = None) -> int | None:
     cluster the machines are unknown here, so each kernel gets 1 (the local cluster starts
     one single-threaded process per worker).
     """
-    if dask:
-        return 1
-    if workers <= 1:
-        return None
-    return max(1, (os.cpu_count() or 1) // workers)
+    return 1 if dask else threads_per_process(workers)
 
 
 def _job(student: str, subs: dict[str, Submission], template: bytes, timeout: int,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from instructor.submissions import notebook_path
@@ -175,10 +176,19 @@ def cell_flags(source: str, modules: dict[str, str], tests_use: set[str], allowe
     return sorted(dict.fromkeys(found), key=lambda f: int(f.split()[1].rstrip(":")))
 
 
-def flags(submission: dict, release: dict, solution: dict) -> list[str]:
-    """Flags of one submitted notebook, each ``"cell <grade_id or n>, line k: what"``."""
-    given = {"".join(c["source"]).strip() for c in _code(release)}
-    tests_use = test_names(solution)
+@dataclass(frozen=True)
+class Reference:
+    """What a topic's release and solution say, read once per topic: the given cells' sources,
+    the names the tests use, the names each stub binds, and the release's imports."""
+
+    given: frozenset[str]
+    tests_use: frozenset[str]
+    stubs: dict[str, set[str]]
+    known_imports: dict[str, str]
+
+
+def reference(release: dict, solution: dict) -> Reference:
+    """The :class:`Reference` of one topic from its release and solution notebooks."""
     stubs: dict[str, set[str]] = {}
     known_imports: dict[str, str] = {}
     for cell in _code(release):
@@ -188,33 +198,48 @@ def flags(submission: dict, release: dict, solution: dict) -> list[str]:
         known_imports.update(_imports(tree))
         if _meta(cell).get("solution"):
             stubs[_meta(cell)["grade_id"]] = _bound(tree)
-    modules = dict(known_imports)
-    for cell in _code(submission):
-        tree = _parse("".join(cell["source"]))
+    return Reference(frozenset("".join(c["source"]).strip() for c in _code(release)),
+                     frozenset(test_names(solution)), stubs, known_imports)
+
+
+def flags(submission: dict, release: dict, solution: dict, ref: Reference | None = None) -> list[str]:
+    """Flags of one submitted notebook, each ``"cell <grade_id or n>, line k: what"``."""
+    ref = ref or reference(release, solution)
+    cells = [(cell, "".join(cell["source"])) for cell in _code(submission)]
+    modules = dict(ref.known_imports)
+    for _, source in cells:
+        tree = _parse(source)
         if tree is not None:
             modules.update(_imports(tree))
     # classes imported by name are not modules
     modules = {name: module for name, module in modules.items()
                if not any(part[:1].isupper() for part in module.split("."))}
     out = []
-    for index, cell in enumerate(_code(submission)):
+    for index, (cell, source) in enumerate(cells):
         meta = _meta(cell)
-        source = "".join(cell["source"])
-        if source.strip() in given or (meta.get("grade") and not meta.get("solution")):
+        if source.strip() in ref.given or (meta.get("grade") and not meta.get("solution")):
             continue
-        allowed = stubs.get(meta.get("grade_id"), set())
+        allowed = ref.stubs.get(meta.get("grade_id"), set())
         label = meta.get("grade_id") or f"code cell {index + 1}"
-        out += [f"cell {label}, {flag}" for flag in cell_flags(source, modules, tests_use, allowed, known_imports)]
+        found = cell_flags(source, modules, set(ref.tests_use), allowed, ref.known_imports)
+        out += [f"cell {label}, {flag}" for flag in found]
     return out
 
 
-def flags_for(submitted: Path, release: Path, solutions: Path, topic: str) -> list[str]:
-    """Flags of the notebook ``submitted`` of ``topic`` (release and solution folders of the course)."""
-    def load(path: Path) -> dict:
-        return json.loads(path.read_text(encoding="utf-8"))
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
 
+
+def reference_for(release: Path, solutions: Path, topic: str) -> tuple[dict, dict, Reference]:
+    """``(release notebook, solution notebook, Reference)`` of ``topic``; read it once per topic and grading run."""
+    rel, sol = _load(notebook_path(Path(release) / topic)), _load(notebook_path(Path(solutions) / topic))
+    return rel, sol, reference(rel, sol)
+
+
+def flags_for(submitted: Path, topic_reference: tuple[dict, dict, Reference]) -> list[str]:
+    """Flags of the notebook file ``submitted``, given its topic's :func:`reference_for`."""
     try:
-        submission = load(submitted)
+        submission = _load(submitted)
     except (OSError, ValueError):
         return []           # an unreadable notebook is reported by the grading itself
-    return flags(submission, load(notebook_path(release / topic)), load(notebook_path(solutions / topic)))
+    return flags(submission, *topic_reference)

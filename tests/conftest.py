@@ -15,14 +15,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 def _share_threads_between_workers() -> None:
     """Under pytest-xdist, give each worker its share of the cores (torch and the notebook
     kernels it starts inherit it): N workers with all cores each would oversubscribe."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
-    if workers > 1:
-        threads = str(max(1, (os.cpu_count() or 1) // workers))
+    from helpers.devices import threads_per_process
+
+    threads = threads_per_process(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0))
+    if threads is not None:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[var] = threads
+            os.environ[var] = str(threads)
         import torch
 
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(threads)
 
 
 _share_threads_between_workers()

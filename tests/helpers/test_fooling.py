@@ -30,6 +30,7 @@ def test_reaches_the_target_class_on_the_toy_network_and_stops_there(trained_toy
         margins = result.history["score"]
         assert margins[-1] > 0 and all(m <= 0 for m in margins[:-1]), "stops at the first fooled image"
         assert "reached_target" in result.stopped_reason and result.steps_done == len(margins)
+        assert fooling.reached_target(result)
         assert result.best_value == margins[-1]   # keep_best is off: the value of the last image
         assert torch.equal(image, before), "the photo is not modified"
         assert result.image.min() >= 0 and result.image.max() <= 1
@@ -52,7 +53,7 @@ def test_each_step_moves_the_image_by_the_pixel_step(trained_toynet, toy_batch):
 def test_already_the_target_takes_no_step_and_a_dead_score_gives_up(trained_toynet, toy_batch):
     x, y = toy_batch
     result = fooling.fooling_image(trained_toynet, x[:1], int(y[0]))
-    assert result.steps_done == 0 and torch.equal(result.image, x[:1])
+    assert result.steps_done == 0 and torch.equal(result.image, x[:1]) and fooling.reached_target(result)
 
     class Dead(torch.nn.Module):
         def forward(self, images):
@@ -60,6 +61,7 @@ def test_already_the_target_takes_no_step_and_a_dead_score_gives_up(trained_toyn
 
     result = fooling.fooling_image(Dead(), x[:1], 0, max_steps=5)
     assert result.steps_done == 5 and result.stopped_reason == "" and torch.equal(result.image, x[:1])
+    assert not fooling.reached_target(result)
     with pytest.raises(ValueError, match=r"\[1, 3, H, W\]"):
         fooling.fooling_image(trained_toynet, x[:2], 0)
 

@@ -297,7 +297,9 @@ def test_every_graded_function_has_a_generated_mistake():
 
 
 def test_workers_share_the_cores_between_their_kernels(monkeypatch, tmp_path):
-    monkeypatch.setattr(grading.os, "cpu_count", lambda: 8)
+    import helpers.devices
+
+    monkeypatch.setattr(helpers.devices.os, "cpu_count", lambda: 8)
     assert grading.threads_per_worker(1) is None                  # one worker: torch's default
     assert grading.threads_per_worker(2) == 4 and grading.threads_per_worker(3) == 2
     assert grading.threads_per_worker(16) == 1                    # never below one thread

@@ -182,7 +182,8 @@ def test_03_fgsm_at_one_grey_level_on_a_minus_one_to_one_network_equals_the_kit_
     fgsm = answers03["fgsm"]
     net = _seeded_scorer(size)
     levels = 255.0
-    # On inputs spanning [−1, 1] one grey level is 2/255 (≈ .0078, which the paper rounds to .007).
+    # On inputs spanning [−1, 1] one grey level is 2/255 ≈ .0078, close to the paper's .007 (the paper
+    # does not state GoogLeNet's input range).
     one_level_signed = 2.0 / levels
     assert abs(0.007 - one_level_signed) < 0.11 * one_level_signed
     x = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(size), dtype=torch.float64)
