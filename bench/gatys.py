@@ -147,121 +147,180 @@ def _recorder(problem: Problem, watch: Stopwatch, curve: list, dense: int, every
     return record
 
 
-def run_baseline(problem: Problem, iterations: int, dense: int = 30, every: int = 10,
-                 max_evaluations: int | None = None) -> dict:
+def run_baseline(problem: Problem, iterations: int, max_evaluations: int | None = None) -> dict:
+    """The tutorial-style optimiser: one ``torch.optim.LBFGS`` call of ``iterations``
+    iterations with a strong-Wolfe line search on the whole network in float32 at full
+    size, the image clamped to [0, 1] in place at the start of every closure (as the PyTorch
+    neural-style tutorial does), so every value it reports is the objective of an image it
+    could show. Zero tolerances, so it uses its whole budget. The curve is
+    ``(seconds, evaluations, value)`` at each closure call."""
     features = full_network_features(problem)
     x = problem.content.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([x], lr=1, max_iter=iterations, max_eval=max_evaluations or 10 * iterations,
+    opt = torch.optim.LBFGS([x], lr=1, max_iter=iterations, max_eval=max_evaluations,
                             tolerance_grad=0, tolerance_change=0, history_size=100, line_search_fn="strong_wolfe")
+    curve = []
     watch = Stopwatch()
-    curve = [(0.0, problem.evaluate(x))]
-    record = _recorder(problem, watch, curve, dense, every)
-    scale = []
-    evals = [0]
 
     def closure():
+        with torch.no_grad():
+            x.clamp_(0, 1)
         opt.zero_grad()
         loss = problem.objective(features(x), problem.hw)
-        if not scale:
-            scale.append(1.0 / float(loss.detach()))
-        (loss * scale[0]).backward()
-        evals[0] += 1
-        record(evals[0], x)  # the point just evaluated (the line search's trial point)
-        return loss * scale[0]
+        loss.backward()
+        curve.append((watch.elapsed(), len(curve) + 1, float(loss.detach())))
+        return loss
 
     opt.step(closure)
-    total = watch.elapsed()
-    final = problem.evaluate(x)
-    curve.append((total, final))
+    seconds = watch.elapsed()
+    with torch.no_grad():
+        x.clamp_(0, 1)
     iters = opt.state[opt._params[0]].get("n_iter", iterations)
-    return {"seconds": total, "final": final, "evaluations": evals[0], "iterations": iters, "curve": curve}
+    return {"seconds": seconds, "final": problem.evaluate(x), "evaluations": len(curve), "iterations": iters,
+            "curve": curve}
 
 
-def kit_schedule(hw, levels: int = 2) -> list[tuple[int, int]]:
-    sizes = [hw]
-    for _ in range(levels - 1):
-        sizes.insert(0, (max(32, sizes[0][0] // 2), max(32, sizes[0][1] // 2)))
-    return sizes
-
-
-def run_kit(problem: Problem, iterations: int, *, bf16: bool = False, levels: int = 1, coarse_iterations: int = 100,
-            dense: int = 30, every: int = 10) -> dict:
-    """The kit's pipeline: ``helpers.optim.optimize_image`` with its default L-BFGS (bounded to
-    [0, 1] inside the method), the extractor truncated after relu5_1, optionally bfloat16
-    autocast for the network (features back in float32 for the Gram matrices and losses) and
-    a coarse-to-fine schedule. ``iterations`` at the full size."""
+def evaluation_cost(problem: Problem, hw, repeats: int = 5) -> float:
+    """Measured cost of one bfloat16 evaluation (forward + backward, kit extractor) at ``hw``
+    relative to a float32 one at the same size: the median of ``repeats`` timed pairs."""
     from helpers import models
-    from helpers.optim import optimize_image
+    from helpers.devices import network_precision
 
-    amp = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else None
-    ext = models.FeatureExtractor(problem.model, LAYERS, pooling="avg", autocast=amp)
-    sizes = kit_schedule(problem.hw, levels)
-    steps = [coarse_iterations] * (len(sizes) - 1) + [iterations]
-    watch = Stopwatch()
-    curve = [(0.0, problem.evaluate(problem.content))]
-    record = _recorder(problem, watch, curve, dense, every)
+    ext = models.FeatureExtractor(problem.model, LAYERS, pooling="avg")
+    x = F.interpolate(problem.content, size=hw, mode="bilinear", align_corners=False)
+
+    def once(amp) -> float:
+        y = x.clone().requires_grad_(True)
+        watch = Stopwatch()
+        with network_precision(amp):
+            problem.objective(ext(y), hw).backward()
+        return watch.elapsed()
+
+    bf16 = lambda: torch.autocast("cpu", dtype=torch.bfloat16)  # noqa: E731
+    once(None), once(bf16)  # warm-up
+    ratios = [once(bf16) / once(None) for _ in range(repeats)]
+    return median(ratios)
+
+
+def run_kit(problem: Problem, iterations: int, *, levels: int = 2, coarse_iterations: int | None = None,
+            coarse_precision: str | None = "bfloat16", bf16_cost: float | None = None,
+            full_precision: str | None = None) -> dict:
+    """The kit's pipeline as notebook 07 runs it: ``helpers.optim.optimize_image`` with its
+    default L-BFGS (bounded to [0, 1] inside the method), the extractor truncated after
+    relu5_1, and :func:`helpers.optim.coarse_to_fine`'s schedule (``levels`` sizes, the
+    coarse ones in ``coarse_precision``). ``iterations`` at the full size. The curve is
+    ``(seconds, full-size-equivalent evaluations, value)`` after each full-size iteration,
+    with the value the kit recorded for the image that iteration started from (its float32
+    objective at full size, of an image in [0, 1]); the time is taken after the iteration,
+    so it is later than when that image existed."""
+    from helpers import models
+    from helpers.optim import coarse_to_fine, optimize_image
+
+    ext = models.FeatureExtractor(problem.model, LAYERS, pooling="avg")
+    plan = coarse_to_fine(problem.hw, steps=iterations, levels=levels, coarse_steps=coarse_iterations,
+                          coarse_precision=coarse_precision, device="cpu")
+    plan["autocast"][-1] = full_precision
+    full = problem.hw[0] * problem.hw[1]
+    cost = [(h * w / full) * (bf16_cost if amp not in (None, "float32") else 1.0)
+            for (h, w), amp in zip(plan["schedule"], plan["autocast"])]
+    stage_of = {tuple(size): i for i, size in enumerate(plan["schedule"])}
+    equivalent, evaluations, curve = [0.0], [0], []
 
     def factory(hw):
-        return lambda x: problem.objective(ext(x), hw)
+        i = stage_of[tuple(hw)]
+
+        def objective(x):
+            equivalent[0] += cost[i]
+            evaluations[0] += 1
+            return problem.objective(ext(x), hw)
+        return objective
+
+    watch = Stopwatch()
 
     def callback(state):
-        if state.size == problem.hw:
-            record(state.step - sum(steps[:-1]), state.image)
+        if tuple(state.size) == problem.hw:
+            curve.append((watch.elapsed(), equivalent[0], state.losses["total"]))
 
-    start_image = F.interpolate(problem.content, size=sizes[0], mode="bilinear", align_corners=False)
-    result = optimize_image(factory, start_image, steps=steps, schedule=sizes, callbacks=[callback],
-                            progress=False, keep_best=False)
-    total = watch.elapsed()
-    final = problem.evaluate(result.image)
-    curve.append((total, final))
-    return {"seconds": total, "final": final, "evaluations": result.evaluations, "iterations": iterations,
-            "sizes": [list(s) for s in sizes], "steps": steps, "bf16": bf16, "curve": curve}
+    start_image = F.interpolate(problem.content, size=plan["schedule"][0], mode="bilinear", align_corners=False)
+    result = optimize_image(factory, start_image, callbacks=[callback], progress=False, keep_best=False, **plan)
+    seconds = watch.elapsed()
+    if result.final_loss is not None:
+        curve.append((seconds, equivalent[0], result.final_loss))
+    return {"seconds": seconds, "final": problem.evaluate(result.image), "recorded_final": result.final_loss,
+            "evaluations": evaluations[0], "equivalent_evaluations": equivalent[0], "iterations": iterations,
+            "sizes": [list(s) for s in plan["schedule"]], "steps": list(plan["steps"]),
+            "precisions": [str(a or "float32") for a in plan["autocast"]], "curve": curve}
 
 
-def time_to(curve, threshold) -> float | None:
-    """The first time the curve is at or below ``threshold``."""
-    for t, v in curve:
+def first_reach(curve, threshold) -> tuple[float, float] | None:
+    """``(seconds, evaluations)`` of the first point of ``curve`` at or below ``threshold``."""
+    for t, n, v in curve:
         if v <= threshold:
-            return t
+            return t, n
     return None
 
 
-def paired(size: int, iterations: int, runs: int, seed: int = 0, bf16_runs: int = 1, **kit_options) -> dict:
-    """``runs`` pairs of baseline and kit (float32); the kit's bfloat16 variant runs in the first
-    ``bf16_runs`` pairs (it is slow to finish: see the module docstring)."""
-    problem = Problem(size, seed)
-    pairs = []
-    for r in range(runs):
-        base = run_baseline(problem, iterations)
-        kit = run_kit(problem, iterations, **kit_options)
-        kit16 = run_kit(problem, iterations, **{**kit_options, "bf16": True}) if r < bf16_runs else None
-        start = base["curve"][0][1]
-        threshold99 = start - 0.99 * (start - base["final"])
-        best_t, best = min(base["curve"], key=lambda tv: tv[1])
-        reached = time_to(kit["curve"], base["final"])
-        pair = {"baseline": base, "kit": kit, "kit_bfloat16": kit16,
-                "kit_reached_s": reached,
-                "ratio": reached / base["seconds"] if reached is not None else None,
-                "kit_bfloat16_reached_s": time_to(kit16["curve"], base["final"]) if kit16 else None,
-                "baseline_99_s": time_to(base["curve"], threshold99),
-                "kit_99_s": time_to(kit["curve"], threshold99),
-                "baseline_best": best, "baseline_best_s": best_t,
-                "kit_to_baseline_best_s": time_to(kit["curve"], best),
-                "bf16_vs_float32_final": kit16["final"] / kit["final"] - 1 if kit16 else None}
-        pairs.append(pair)
-        print(f"run {r + 1}: baseline {base['seconds']:.1f} s → {base['final']:.5g} "
-              f"(best {best:.5g} at {best_t:.1f} s); "
-              f"kit reached it after {reached if reached is None else round(reached, 2)} s, final {kit['final']:.5g} "
-              f"in {kit['seconds']:.1f} s ({kit['evaluations']} evaluations)"
-              + (f"; bfloat16: {kit16['final']:.5g} in {kit16['seconds']:.1f} s "
-                 f"({kit16['evaluations']} evaluations)" if kit16 else "")
-              + "; "
-              f"ratio {pair['ratio']}", flush=True)
-    ratios = [p["ratio"] for p in pairs]
-    ok = [r for r in ratios if r is not None]
-    return {"size": list(problem.hw), "iterations": iterations, "runs": runs, "alpha": problem.alpha,
-            "beta": problem.beta, "pairs": pairs,
-            "median_ratio": median(ok) if len(ok) == len(ratios) else None, "ratios": ratios}
+def compare(base: dict, kit: dict) -> dict:
+    """The kit against the baseline: times and evaluations to the baseline's best value and to
+    99 % of the baseline's reduction, as ratios kit / baseline."""
+    start = base["curve"][0][2]
+    best_t, best_n, best = min(base["curve"], key=lambda c: c[2])
+    out = {"baseline_start": start, "baseline_best": best, "kit_final": kit["final"]}
+    for key, target in (("best", best), ("99", start - 0.99 * (start - best))):
+        b, k = first_reach(base["curve"], target), first_reach(kit["curve"], target)
+        out[f"baseline_reached_{key}"] = b
+        out[f"kit_reached_{key}"] = k
+        out[f"time_ratio_{key}"] = k[0] / b[0] if k else None
+        out[f"evaluation_ratio_{key}"] = k[1] / b[1] if k else None
+    return out
+
+
+PAIRS = {"chelsea-ihc": ("chelsea", "ihc"), "astronaut-hubble": ("astronaut", "hubble")}
+
+#: The kit's variants: its default (what notebook 07 runs) first, then coarse to fine.
+VARIANTS = {"kit": dict(levels=1, coarse_precision=None),
+            "coarse_to_fine": dict(levels=2, coarse_precision="bfloat16")}
+SUMMARY_KEYS = ("time_ratio_best", "evaluation_ratio_best", "time_ratio_99", "evaluation_ratio_99")
+
+
+def paired(size: int, iterations: int, runs: int, problems=tuple(PAIRS), kit_iterations: int = 100,
+           variants=tuple(VARIANTS), seed: int = 0) -> dict:
+    """``runs`` rounds per problem of the baseline then each kit variant, one after the other."""
+    out = {"size": size, "iterations": iterations, "kit_iterations": kit_iterations, "runs": runs,
+           "variants": {v: VARIANTS[v] for v in variants}, "problems": {}}
+    for name in problems:
+        content, style = PAIRS[name]
+        problem = Problem(size, seed, content=content, style=style)
+        coarse = kit_schedule_size(problem.hw)
+        bf16_cost = evaluation_cost(problem, coarse)
+        rounds = []
+        for r in range(runs):
+            base = run_baseline(problem, iterations)
+            row = {"baseline": base}
+            for variant in variants:
+                kit = run_kit(problem, kit_iterations, bf16_cost=bf16_cost, **VARIANTS[variant])
+                row[variant] = {"run": kit, **compare(base, kit)}
+                c = row[variant]
+                print(f"{name} {list(problem.hw)} run {r + 1} {variant}: baseline best {c['baseline_best']:.5g} "
+                      f"at (s, evaluations) {c['baseline_reached_best']} of {base['seconds']:.1f} s / "
+                      f"{base['evaluations']} evaluations; kit final {kit['final']:.5g} in {kit['seconds']:.1f} s, "
+                      f"reached the best at {c['kit_reached_best']}; "
+                      f"ratios: time {c['time_ratio_best']}, evaluations {c['evaluation_ratio_best']}", flush=True)
+            rounds.append(row)
+        summary = {v: {k: _median_or_none([row[v][k] for row in rounds]) for k in SUMMARY_KEYS} for v in variants}
+        out["problems"][name] = {"content": content, "style": style, "hw": list(problem.hw), "alpha": problem.alpha,
+                                 "beta": problem.beta, "bf16_cost": bf16_cost, "coarse_hw": list(coarse),
+                                 "rounds": rounds, "median": summary}
+    return out
+
+
+def kit_schedule_size(hw) -> tuple[int, int]:
+    """The coarsest size of :func:`helpers.optim.coarse_to_fine`'s default schedule for ``hw``."""
+    from helpers.optim import coarse_to_fine
+    return tuple(coarse_to_fine(hw, steps=1)["schedule"][0])
+
+
+def _median_or_none(values):
+    return median(values) if values and all(v is not None for v in values) else None
 
 
 # --------------------------------------------------------------------------- benchmark 2: memory at 512 px
@@ -278,9 +337,11 @@ def memory_side(side: str, size: int, evaluations: int, seed: int = 0) -> dict:
     rss_setup = peak_rss_mib()
     never = 10 ** 9
     if side == "baseline":
-        run = run_baseline(problem, never, dense=0, every=never, max_evaluations=evaluations)
+        run = run_baseline(problem, never, max_evaluations=evaluations)
     else:
-        run = run_kit(problem, evaluations, bf16=side == "kit_bfloat16", dense=0, every=never)
+        run = run_kit(problem, evaluations, levels=1,
+                      coarse_precision=None, bf16_cost=1.0,
+                      full_precision=None if side == "kit" else "bfloat16")
     return {"side": side, "size": list(problem.hw), "evaluations": run["evaluations"],
             "iterations": run["iterations"], "seconds_per_evaluation": run["seconds"] / run["evaluations"],
             "total_seconds": run["seconds"], "final": run["final"],
@@ -299,12 +360,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
     t = sub.add_parser("quality")
-    t.add_argument("--size", type=int, default=256)
-    t.add_argument("--iterations", type=int, default=300)
-    t.add_argument("--runs", type=int, default=3)
-    t.add_argument("--bf16-runs", type=int, default=1, help="pairs that also run the kit in bfloat16 (default 1)")
-    t.add_argument("--levels", type=int, default=1, help="coarse-to-fine levels (1: single scale)")
-    t.add_argument("--coarse-iterations", type=int, default=100)
+    t.add_argument("--size", type=int, default=256, help="longest side in pixels (default 256)")
+    t.add_argument("--iterations", type=int, default=300, help="the baseline's L-BFGS iterations (default 300)")
+    t.add_argument("--kit-iterations", type=int, default=100, help="the kit's iterations at full size (default 100)")
+    t.add_argument("--runs", type=int, default=3, help="rounds per problem (default 3)")
+    t.add_argument("--problems", nargs="+", choices=sorted(PAIRS), default=list(PAIRS))
+    t.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     m = sub.add_parser("memory")
     m.add_argument("--size", type=int, default=512)
     m.add_argument("--evaluations", type=int, default=20)
@@ -314,10 +375,10 @@ def main(argv=None) -> int:
     s.add_argument("--evaluations", type=int, default=20)
     args = p.parse_args(argv)
     if args.what == "quality":
-        data = paired(args.size, args.iterations, args.runs, bf16_runs=args.bf16_runs, levels=args.levels,
-                      coarse_iterations=args.coarse_iterations)
-        print(json.dumps({k: v for k, v in data.items() if k != "pairs"}))
-        save("gatys_quality", data)
+        data = paired(args.size, args.iterations, args.runs, problems=args.problems,
+                      kit_iterations=args.kit_iterations, variants=args.variants)
+        print(json.dumps({name: p["median"] for name, p in data["problems"].items()}))
+        save(f"gatys_quality_{args.size}", data)
     elif args.what == "memory":
         data = memory(args.size, args.evaluations)
         print(json.dumps(data))

@@ -3,21 +3,23 @@
 Modules (import the one you need; nothing heavy happens at package import), one line each:
 
 Devices, models and weights
-  devices               device choice (cuda → mps → cpu), run profiles smoke/cpu/gpu, seeding
+  devices               device choice (cuda → mps → cpu), run profiles smoke/cpu/gpu, seeding, a timer
   models                pretrained CNNs (torchvision weight enums); FeatureExtractor with paper layer names
   normalize             input normalisation inside the model, so code only sees [0, 1] RGB pixels
   layers                the layer-name tables per architecture (paper names → torchvision modules)
   architecture          layer tables with output shapes, parameters and receptive fields
-  weights               checked weight cache, ``python -m helpers weights prefetch``
+  weights               checked weight cache (``python -m helpers download weights``)
   provenance            which weights produced what; the random-weights mark on figures
   references            every pretrained-path default with the paper or code it comes from
 
 Images
-  images                loading, converting, resizing and saving images; samples and paintings by name
+  images                converting, resizing, cropping and saving images; load_image by path or name
+  imageio               reading image files safely: names to paths, decompression-bomb guard, EXIF
   samples               the bundled sample images and the public-domain paintings fetched once
   cache                 where downloads and computed files are kept (``$KIT_CACHE_DIR``), capped copy
+  downloads             the one fetch-to-cache mechanism: temporary file, size/hash checks, atomic rename
   display               figures, loss plots, live preview, the random-weights mark
-  colour                keep the content's colours: luminance-only style transfer (YIQ)
+  colour                YIQ, luminance, histogram matching; luminance-only style transfer
 
 Optimising images
   optim                 the image-optimisation loop (L-BFGS, Adam; coarse to fine; Ctrl-C keeps the best)
@@ -37,13 +39,17 @@ Machinery of individual notebooks (never the graded answers)
   filter_norm           Gatys's normalised VGG: each filter rescaled to mean activation 1
   wei_levoy             classical non-parametric texture synthesis (Wei & Levoy 2000)
   transformer_net       Johnson et al.'s image transformation network and checkpoint loading
-  fast_style            training and using feed-forward style networks; the official checkpoints
+  fast_style            training feed-forward style networks: the perceptual loss and the training loop
+  photos                random square crops of training photos, reproducible from a generator
+  checkpoints           resumable training checkpoints; digests and training keys that name them
+  pretrained_styles     the official fast style-transfer checkpoints: prefetch and load
   widgets               ipywidgets control panels for live lecture demos
 
 Exercise checks, errors and the command line
   checking              checks for exercise cells: readable failures, a ✓ line on success
   errors                the kit's exceptions, each saying what went wrong and what to do
-  cli                   ``python -m helpers {doctor, weights, paintings, styles}``: the dispatcher
+  cli                   ``python -m helpers {doctor, download, weights, paintings, styles}``: the dispatcher
+  prefetch              ``python -m helpers download {paintings,styles,weights,all} [--list]``
   __main__              the ``python -m helpers`` entry point (runs cli)
   doctor                ``python -m helpers doctor``: what this machine offers the kit
 

@@ -1,23 +1,30 @@
-"""Command line: ``python -m helpers {doctor, weights, paintings, styles} …``.
+"""Command line: ``python -m helpers {doctor, download, weights, paintings, styles} …``.
 
 The student commands only. Course operations (release, grading, the demo gallery …) live
 in the repository's ``instructor`` package; naming one here says where it went.
 Each subcommand lives in the module that does the work; this file only dispatches,
-importing lazily so ``--help`` stays fast.
+importing lazily so ``--help`` stays fast. ``download`` fetches everything the kit caches
+(:mod:`helpers.prefetch`); ``weights``, ``paintings`` and ``styles`` are its older names,
+kept as aliases.
 """
 from __future__ import annotations
 
 import sys
 
-#: Every command ``main`` dispatches: ``{name: (module whose main(argv) runs it, one-line help)}``.
+#: Every command ``main`` dispatches: ``{name: (module whose main(argv) runs it, or "module:function",
+#: one-line help)}``.
 #: The usage text is made from this table, so it names exactly the commands that run.
 COMMANDS = {
     "doctor": ("helpers.doctor", "device, versions, cache paths, cached weights, environment: "
                                  "`doctor [--verify]`"),
-    "weights": ("helpers.weights", "pretrained weights: `weights prefetch [names…|all]`, `weights list [--verify]`"),
-    "paintings": ("helpers.samples", "public-domain style paintings: `paintings prefetch [names…]`, `paintings list`"),
-    "styles": ("helpers.fast_style", "pretrained fast style-transfer networks: `styles prefetch [--url URL]`, "
-                                     "`styles list`"),
+    "download": ("helpers.prefetch", "fill the caches for offline work: "
+                                     "`download {paintings,styles,weights,all} [names…] [--list]`"),
+    "weights": ("helpers.prefetch:weights_alias", "alias of `download weights`: `weights prefetch [names…|all]`, "
+                                                  "`weights list [--verify]`"),
+    "paintings": ("helpers.prefetch:paintings_alias", "alias of `download paintings`: "
+                                                      "`paintings prefetch [names…]`, `paintings list`"),
+    "styles": ("helpers.prefetch:styles_alias", "alias of `download styles`: `styles prefetch [--url URL]`, "
+                                                "`styles list`"),
 }
 #: Commands that moved to the course repository's ``python -m instructor``.
 INSTRUCTOR_COMMANDS = ("release", "bundle", "grade", "demo", "colab", "selfcheck", "check-weights")
@@ -34,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def dispatch(program: str, commands: dict[str, tuple[str, str]], argv: list[str]) -> int:
-    """Run ``commands[argv[0]]``'s module ``main(argv[1:])`` (imported lazily); usage on ``-h`` or none.
+    """Run ``commands[argv[0]]``'s ``main(argv[1:])`` (imported lazily); usage on ``-h`` or none.
 
     Args:
         program: the package named in the usage line (``python -m <program>``).
-        commands: ``{name: (module, one-line help)}``.
+        commands: ``{name: (module, one-line help)}``; ``"module:function"`` runs that
+            function instead of the module's ``main``.
         argv: the command line after the program name.
     """
     if not argv or argv[0] in ("-h", "--help"):
@@ -49,8 +57,9 @@ def dispatch(program: str, commands: dict[str, tuple[str, str]], argv: list[str]
         sys.stderr.write(f"unknown command {command!r}.\n")
         _usage(sys.stderr, program, commands)
         return 2
-    module = __import__(commands[command][0], fromlist=["main"])
-    return int(module.main(rest) or 0)
+    module_name, _, function = commands[command][0].partition(":")
+    module = __import__(module_name, fromlist=[function or "main"])
+    return int(getattr(module, function or "main")(rest) or 0)
 
 
 def _usage(stream, program: str, commands: dict[str, tuple[str, str]]) -> None:

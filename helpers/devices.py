@@ -1,4 +1,4 @@
-"""Devices, run profiles and seeding.
+"""Devices, run profiles, seeding, and timing a forward pass (:func:`time_forward`).
 
 A *profile* bundles the knobs that decide how long a notebook takes: image size
 (pixels, longest side), iteration count and numeric precision. Notebooks read the
@@ -24,9 +24,12 @@ must be reproducible across machines (float sums depend on the thread count).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import random
+import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import torch
 
@@ -191,6 +194,40 @@ def autocast_factory(autocast):
     return autocast
 
 
+_NETWORK_AUTOCAST: contextvars.ContextVar = contextvars.ContextVar("network_autocast", default=None)
+
+
+@contextlib.contextmanager
+def network_precision(autocast):
+    """Run the kit's feature extractors in lower precision inside this block.
+
+    Within the block, every :class:`~helpers.models.FeatureExtractor` built without an
+    ``autocast`` of its own runs its network under ``autocast`` (anything
+    :func:`autocast_factory` takes, or ``None`` for float32) and returns float32 features,
+    so Gram matrices and losses computed from them stay float32. This is how
+    :func:`helpers.optim.optimize_image` runs a stage in bfloat16 (its ``autocast``).
+    """
+    token = _NETWORK_AUTOCAST.set(autocast_factory(autocast))
+    try:
+        yield
+    finally:
+        _NETWORK_AUTOCAST.reset(token)
+
+
+def network_autocast():
+    """The factory set by the innermost :func:`network_precision` block, or ``None``."""
+    return _NETWORK_AUTOCAST.get()
+
+
+def bfloat16_is_fast(device: torch.device | str) -> bool:
+    """True where bfloat16 autocast speeds convolutions up: CUDA with bfloat16 support, or a
+    CPU with native bfloat16 (:func:`cpu_has_native_bf16`); elsewhere it is emulated."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
 def seed_everything(seed: int = 0, deterministic: bool = False) -> torch.Generator:
     """Seed Python, NumPy (if present) and torch (all devices); return a seeded CPU generator.
 
@@ -240,3 +277,36 @@ def cpu_threads(threads: int | None):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+def time_forward(fn: Callable[[], object], repeats: int = 3, warmup: int = 1, device=None) -> float:
+    """Median wall time in seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs (CUDA synchronised).
+
+    Args:
+        fn: the work to time, called with no arguments (e.g. one forward pass).
+        repeats: timed runs; the median is returned.
+        warmup: untimed runs first (kernel selection, caches).
+        device: on a CUDA device the GPU is synchronised before each clock reading, so
+            queued kernels are counted; ``None`` or another device: no synchronisation.
+
+    Returns:
+        The median time of one run, in seconds.
+    """
+    dev = torch.device(device) if device is not None else None
+
+    def sync():
+        if dev is not None and dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t)
+    times.sort()
+    return times[len(times) // 2]
+

@@ -1,20 +1,27 @@
 """Training and using feed-forward style-transfer networks (Johnson et al. 2016).
 
-* :class:`PhotoStream` — batches of random square crops (with random horizontal flips)
-  from any folder of photos, or the kit's bundled photos;
+* :class:`~helpers.photos.PhotoStream` (in :mod:`helpers.photos`) — batches of random
+  square crops (with random horizontal flips) from any folder of photos, or the kit's
+  bundled photos;
 * :class:`PerceptualLoss` — the loss network of Johnson et al.: VGG-16 features, content
   at ``relu2_2``, style at ``relu1_2, relu2_2, relu3_3, relu4_3``; the formulas are passed
   in (the notebook's ``normalized_gram``, ``feature_reconstruction_loss`` and
   ``style_reconstruction_loss``), so this module holds no exercise answers;
-* :func:`training_key` — a short hash of everything that changes training (loss weights,
-  style image, the source of the loss functions, photos, sizes, steps, …), so that a cached
-  checkpoint is reused only for the same training;
+* :func:`~helpers.checkpoints.training_key` (in :mod:`helpers.checkpoints`, with the
+  checkpoint files and digests) — a short hash of everything that changes training (loss
+  weights, style image, the source of the loss functions, photos, sizes, steps, …), so that
+  a cached checkpoint is reused only for the same training;
 * :func:`train_transformer` — Adam on the transformation network with a progress bar,
   a live preview, a checkpoint every N steps, resume after an interruption (continuing
   exactly where it stopped: weights, optimiser moments, step and the random crops) and
   DistributedDataParallel when the network passed in is wrapped in it;
 * the checkpoints published with PyTorch's official ``fast_neural_style`` example
-  (``python -m helpers styles prefetch``), loaded by :func:`load_official_style`.
+  (:mod:`helpers.pretrained_styles`, ``python -m helpers download styles``), loaded by
+  :func:`~helpers.pretrained_styles.load_official_style`.
+
+The names notebook 08 uses from those modules (``PhotoStream``, ``training_key``,
+``default_checkpoint``, ``source_digest``, ``OFFICIAL_STYLES``, ``load_official_style``,
+and the timer ``time_forward`` from :mod:`helpers.devices`) are importable from here too.
 
 Images are ``[B, 3, H, W]`` in [0, 1]; losses are 0-d float32 tensors.
 
@@ -32,17 +39,9 @@ last) is the example's network, weights, gradients and Adam steps exactly, so it
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
-import json
-import math
-import os
-import tempfile
 import time
-import urllib.error
-import urllib.request
 import warnings
-import zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -50,10 +49,29 @@ import torch
 from torch import nn
 
 from helpers import references as _references
-from helpers.cache import copy_limited, kit_cache_dir
-from helpers.errors import DownloadError, ImageLoadError, KitError
+from helpers.checkpoints import (
+    check_same_run,
+    default_checkpoint,
+    loss_digest,
+    read_checkpoint,
+    save_checkpoint,
+    source_digest,
+    tensor_digest,
+    training_key,
+    unwrap,
+)
+from helpers.devices import time_forward
 from helpers.optim import LoopTracker, StepState, TrainingResult, loss_values
-from helpers.transformer_net import TransformerNet, load_transformer
+from helpers.photos import PhotoStream
+from helpers.pretrained_styles import OFFICIAL_STYLES, load_official_style
+
+__all__ = [
+    # defined here
+    "CONTENT_LAYER", "STYLE_LAYERS", "TRAINING_VALUE_RANGE", "PerceptualLoss", "train_transformer",
+    # used by notebook 08 from here: helpers.photos, helpers.checkpoints, helpers.pretrained_styles, helpers.devices
+    "PhotoStream", "default_checkpoint", "source_digest", "training_key", "OFFICIAL_STYLES", "load_official_style",
+    "time_forward",
+]
 
 Tensor = torch.Tensor
 
@@ -63,102 +81,6 @@ STYLE_LAYERS = tuple(_references.value("08", "style layers"))
 
 #: Pixel range the transformation network is trained in: PyTorch's example's 0–255 (see above).
 TRAINING_VALUE_RANGE = float(_references.value("08", "transformer pixel range"))
-
-CHECKPOINT_FORMAT = "kit-transformer-checkpoint/1"
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
-
-
-# --------------------------------------------------------------------------- photos
-
-class PhotoStream:
-    """Random ``size × size`` crops of photos, as ``[B, 3, size, size]`` batches in [0, 1].
-
-    Each photo is resized so that its shortest side is ``size`` × a random factor in
-    ``[1, max_zoom]``, cropped at a random place and flipped left–right with probability ½.
-    All randomness comes from the ``generator`` passed to :meth:`batch`, so a run is
-    reproducible and resumable. Up to ``cache_limit`` decoded photos are kept in memory
-    (the bundled set fits); larger folders are read from disk as needed. A photo that
-    cannot be read is reported once and skipped.
-
-    Args:
-        source: a folder (searched recursively for .jpg/.png/…), a list of paths or bundled
-            sample names, or ``None`` for the kit's bundled photos.
-    """
-
-    def __init__(self, source=None, size: int = 256, *, max_zoom: float = 1.25, cache_limit: int = 64):
-        if size < 16:
-            raise ValueError(f"crop size must be at least 16 pixels, got {size}")
-        if max_zoom < 1:
-            raise ValueError(f"max_zoom must be ≥ 1, got {max_zoom}")
-        self.size, self.max_zoom, self.cache_limit = int(size), float(max_zoom), int(cache_limit)
-        self.sources = _photo_list(source)
-        self._cache: dict[int, Tensor] = {}
-        self._bad: set[int] = set()
-
-    def __len__(self) -> int:
-        return len(self.sources)
-
-    def _load(self, index: int) -> Tensor | None:
-        from helpers import images
-
-        if index in self._cache:
-            return self._cache[index]
-        try:
-            # Decoded a little larger than needed so zoomed crops stay sharp.
-            photo = images.load_image(self.sources[index], size=math.ceil(self.size * self.max_zoom),
-                                      resize="shortest")[0]
-        except (ImageLoadError, OSError) as exc:
-            self._bad.add(index)
-            warnings.warn(f"skipping photo {self.sources[index]}: {exc}", stacklevel=3)
-            return None
-        if len(self._cache) < self.cache_limit:
-            self._cache[index] = photo
-        return photo
-
-    def sample(self, generator: torch.Generator) -> Tensor:
-        """One random crop ``[3, size, size]``."""
-        from helpers import images
-
-        for _ in range(10 * len(self.sources) + 10):
-            index = int(torch.randint(len(self.sources), (1,), generator=generator))
-            zoom = 1 + (self.max_zoom - 1) * float(torch.rand((), generator=generator))
-            flip = bool(torch.rand((), generator=generator) < 0.5)
-            if index in self._bad:
-                continue
-            photo = self._load(index)
-            if photo is None:
-                continue
-            short = math.ceil(self.size * zoom)
-            photo = images.resize(photo, short, by="shortest") if min(photo.shape[-2:]) != short else photo
-            crop = images.random_crop(photo, self.size, generator=generator)
-            return crop.flip(-1) if flip else crop
-        raise ImageLoadError(f"none of the {len(self.sources)} photos could be read (first: {self.sources[0]}); "
-                             "check the folder")
-
-    def batch(self, batch_size: int, generator: torch.Generator) -> Tensor:
-        """``[batch_size, 3, size, size]`` random crops."""
-        return torch.stack([self.sample(generator) for _ in range(batch_size)])
-
-
-def _photo_list(source) -> list:
-    from helpers.samples import samples
-
-    if source is None:
-        return list(samples("content"))
-    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
-        folder = Path(source)
-        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
-        if not found:
-            raise ImageLoadError(f"no photos ({', '.join(PHOTO_SUFFIXES)}) under {folder}; "
-                                 "point the training at a folder of photographs")
-        return found
-    if isinstance(source, (str, os.PathLike)):
-        raise ImageLoadError(f"photo folder {source} does not exist; pass a folder of photographs, "
-                             "a list of image paths, or None for the bundled photos")
-    items = list(source)
-    if not items:
-        raise ImageLoadError("the list of photos is empty")
-    return items
 
 
 # --------------------------------------------------------------------------- loss network
@@ -254,48 +176,6 @@ class PerceptualLoss(nn.Module):
 
 
 # --------------------------------------------------------------------------- training
-
-def unwrap(net: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel / DataParallel wrapper (or ``net`` itself)."""
-    return getattr(net, "module", net)
-
-
-def save_checkpoint(path, net: nn.Module, optimizer: torch.optim.Optimizer, step: int,
-                    generator_states: Sequence[Tensor], history: Mapping[str, list], config: Mapping) -> Path:
-    """Write a resumable checkpoint atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    model = unwrap(net)
-    state = {"format": CHECKPOINT_FORMAT, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-             "value_range": model.value_range, "optimizer": optimizer.state_dict(), "step": int(step),
-             "generator_states": [s.clone() for s in generator_states],
-             "history": {k: list(v) for k, v in history.items()}, "config": dict(config)}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-def read_checkpoint(path) -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint`; a wrong file raises with its name."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - re-raised with the file's name
-        raise KitError(f"{path} is not a readable training checkpoint ({type(exc).__name__}: {exc}); "
-                       "delete it to start afresh") from exc
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise KitError(f"{path} is not a training checkpoint of this kit (format "
-                       f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r}); "
-                       "load pretrained networks with load_official_style or load_transformer, "
-                       "or delete the file to start afresh")
-    return state
-
-
 class _TrainingJob:
     """The parts of one :func:`train_transformer` call: network and Adam, crops, checkpoint, ranks."""
 
@@ -323,7 +203,7 @@ class _TrainingJob:
         if self.ckpt is None or not self.ckpt.is_file():
             return 0
         state = read_checkpoint(self.ckpt)
-        _check_same_run(self.ckpt, state.get("config", {}), self.config)
+        check_same_run(self.ckpt, state.get("config", {}), self.config)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         start = int(state["step"])
@@ -416,7 +296,7 @@ def train_transformer(net: nn.Module, loss_fn: Callable[[Tensor, Tensor], Mappin
     """Train ``net`` to minimise ``loss_fn(net(photos), photos)`` with Adam (Johnson et al. 2016: lr 1e-3, batch 4).
 
     Args:
-        net: a :class:`TransformerNet`, or one wrapped in ``DistributedDataParallel`` (then
+        net: a :class:`~helpers.transformer_net.TransformerNet`, or one wrapped in ``DistributedDataParallel`` (then
             every process calls this function; each draws its own crops, only rank 0 writes
             checkpoints and shows progress, and the logged losses are averaged over ranks).
             ``TransformerNet(value_range=TRAINING_VALUE_RANGE)`` trains in the reference's units.
@@ -507,100 +387,6 @@ class _Autocast(nn.Module):
             return self.net(x).float()
 
 
-def loss_digest(loss_fn: Callable) -> str:
-    """16 hex digits that change when the loss changes: its fingerprint or its source (see :func:`training_key`)."""
-    return _digest(loss_fn.fingerprint()) if hasattr(loss_fn, "fingerprint") else source_digest(loss_fn)
-
-
-def _check_same_run(path: Path, saved: Mapping, now: Mapping) -> None:
-    """Refuse to resume a checkpoint written with other training settings (it would not continue the same run)."""
-    keys = ("batch_size", "lr", "crop", "value_range", "loss")
-    diff = [f"{k} {saved.get(k)!r} → {now.get(k)!r}" for k in keys if k in saved and saved.get(k) != now.get(k)]
-    if diff:
-        raise KitError(f"{path} was written with other settings ({'; '.join(diff)}); pass resume=False "
-                       "(or another checkpoint file) to start afresh, or restore the settings to continue it")
-
-
-def tensor_digest(tensor: Tensor) -> str:
-    """SHA-256 (16 hex digits) of a tensor's shape and float32 values (moved to the CPU)."""
-    data = tensor.detach().to("cpu", torch.float32).contiguous()
-    h = hashlib.sha256(str(tuple(data.shape)).encode())
-    h.update(data.numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
-def source_digest(fn) -> str:
-    """SHA-256 (16 hex digits) of the source code of ``fn``.
-
-    ``inspect.getsource`` where the source can be had (files, notebook cells); otherwise
-    (code run with ``exec``, a deleted file) the compiled code: bytecode, constants, names,
-    nested functions. ``functools.partial`` adds its bound arguments; a callable object
-    its class. Two functions with the same text give the same digest, whatever their name.
-    """
-    import functools
-
-    if isinstance(fn, functools.partial):
-        return _digest(["partial", source_digest(fn.func), repr(fn.args), repr(sorted(fn.keywords.items()))])
-    target = inspect.unwrap(fn) if callable(fn) else fn
-    if not (inspect.isfunction(target) or inspect.ismethod(target)) and not inspect.isclass(target):
-        target = type(target)
-    try:
-        return _digest(["source", inspect.getsource(target)])
-    except (OSError, TypeError):
-        code = getattr(getattr(target, "__func__", target), "__code__", None)
-        if code is None:
-            return _digest(["object", getattr(target, "__module__", ""), getattr(target, "__qualname__", repr(target))])
-        return _digest(["code", *_code_parts(code)])
-
-
-def _code_parts(code) -> list[str]:
-    """Bytecode, constants (nested code objects recursively), names and variable names of ``code``."""
-    consts = [" ".join(_code_parts(c)) if inspect.iscode(c)
-              else repr(sorted(map(repr, c))) if isinstance(c, frozenset) else repr(c)   # set order varies per process
-              for c in code.co_consts]
-    return [code.co_code.hex(), *consts, *code.co_names, *code.co_varnames]
-
-
-def _digest(parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=repr).encode()).hexdigest()[:16]
-
-
-def training_key(loss_fn: Callable, photos: PhotoStream, *, steps: int, batch_size: int, lr: float,
-                 seed: int, value_range: float, **extra) -> str:
-    """A 16-hex-digit key of everything that changes what :func:`train_transformer` produces.
-
-    The loss's :meth:`PerceptualLoss.fingerprint` (weights, layers, loss network, style
-    image, the source of the loss functions passed in) or, for any other callable, the
-    digest of its source; the photos (list and crop size), steps, batch size, learning
-    rate, seed, the network's pixel range, and any ``extra`` settings (e.g. the profile).
-    Name checkpoints with it (:func:`default_checkpoint`): a change to any of these —
-    a corrected loss function included — trains afresh instead of reusing a stale network.
-    """
-    loss = loss_fn.fingerprint() if hasattr(loss_fn, "fingerprint") else {"function": source_digest(loss_fn)}
-    return _digest({"loss": loss, "photos": [str(p) for p in photos.sources], "crop": photos.size,
-                    "max_zoom": photos.max_zoom, "steps": int(steps), "batch_size": int(batch_size),
-                    "lr": float(lr), "seed": int(seed), "value_range": float(value_range), "extra": extra})
-
-
-def checkpoints_dir() -> Path:
-    """:func:`helpers.cache.kit_cache_dir` ``("fast_style")`` (created on use)."""
-    return kit_cache_dir("fast_style")
-
-
-def default_checkpoint(*parts) -> Path:
-    """A checkpoint path named after ``parts`` (style, profile, weights, seed …) in :func:`checkpoints_dir`.
-
-    Under autograding (``NBGRADER_EXECUTION``) it is a fresh temporary file instead, so a grading
-    run never resumes an earlier one.
-    """
-    from helpers.devices import grading_mode
-
-    name = "-".join(str(p).replace("/", "_").replace(" ", "_") for p in parts if p is not None) or "transformer"
-    if grading_mode():
-        return Path(tempfile.mkdtemp(prefix="fast-style-")) / f"{name}.pt"
-    return checkpoints_dir() / f"{name}.pt"
-
-
 def _step_values(terms: Mapping[str, Tensor], total: Tensor, distributed: bool, world: int) -> dict[str, float]:
     """The step's terms and total as floats; under DDP averaged over the ranks (one all-reduce)."""
     if not distributed:
@@ -611,126 +397,3 @@ def _step_values(terms: Mapping[str, Tensor], total: Tensor, distributed: bool, 
     dist.all_reduce(stacked)
     return dict(zip([*terms, "total"], (stacked / world).cpu().tolist()))
 
-
-def time_forward(fn: Callable[[], object], repeats: int = 3, warmup: int = 1, device=None) -> float:
-    """Median wall time in seconds of ``fn()`` over ``repeats`` runs after ``warmup`` runs (CUDA synchronised)."""
-    dev = torch.device(device) if device is not None else None
-
-    def sync():
-        if dev is not None and dev.type == "cuda":
-            torch.cuda.synchronize(dev)
-
-    for _ in range(warmup):
-        fn()
-    sync()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return times[len(times) // 2]
-
-
-# --------------------------------------------------------------------------- official pretrained styles
-
-# The four styles published with PyTorch's examples repository (fast_neural_style/README.md,
-# download_saved_models.py): one zip holding saved_models/<style>.pth, trained on COCO 2014
-# at 256 px with the example's defaults.
-OFFICIAL_STYLES = ("candy", "mosaic", "rain_princess", "udnie")
-OFFICIAL_ZIP_URL = "https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1"
-OFFICIAL_SOURCE = "https://github.com/pytorch/examples/tree/main/fast_neural_style"
-MAX_ZIP_BYTES = 200 * 2**20
-
-
-def styles_dir() -> Path:
-    """Where the official checkpoints are kept: ``<torch hub dir>/checkpoints/fast_neural_style``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / "fast_neural_style"
-
-
-def official_style_path(name: str) -> Path:
-    """Cache path of an official style (it may not exist yet)."""
-    key = name.strip().lower().replace("-", "_")
-    if key not in OFFICIAL_STYLES:
-        raise ValueError(f"unknown style {name!r}; the official checkpoints are {', '.join(OFFICIAL_STYLES)}")
-    return styles_dir() / f"{key}.pth"
-
-
-def _styles_message(reason: str) -> str:
-    return (f"the pretrained fast style-transfer networks are not available: {reason}.\n"
-            f"  Fix: run `python -m helpers styles prefetch` while online, or download {OFFICIAL_ZIP_URL}\n"
-            f"  (from {OFFICIAL_SOURCE}) and unzip its .pth files into {styles_dir()}")
-
-
-def load_official_style(name: str, device=None) -> TransformerNet:
-    """The official example's network for style ``name`` (``candy``, ``mosaic``, ``rain_princess``,
-    ``udnie``), from the cache; raises :class:`DownloadError` with the fix when it is missing."""
-    path = official_style_path(name)
-    if not path.is_file():
-        raise DownloadError(_styles_message(f"{path} does not exist"))
-    net = load_transformer(path, value_range=255.0)
-    return net.to(device) if device is not None else net
-
-
-def prefetch_styles(url: str = OFFICIAL_ZIP_URL, timeout: float = 60.0) -> dict[str, Path]:
-    """Download the official checkpoints' zip and unpack its ``<style>.pth`` files into :func:`styles_dir`."""
-    target = styles_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".saved_models-", suffix=".zip", dir=target)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                request = urllib.request.Request(url, headers={"User-Agent": "cnn-style-content-kit"})
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    if copy_limited(response, out, MAX_ZIP_BYTES) is None:
-                        raise DownloadError(_styles_message(f"{url} sent more than {MAX_ZIP_BYTES >> 20} MiB"))
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                raise DownloadError(_styles_message(f"cannot download {url} ({exc})")) from exc
-        found = {}
-        try:
-            with zipfile.ZipFile(tmp) as zf:
-                for info in zf.infolist():
-                    stem = Path(info.filename).stem.replace("-", "_").lower()
-                    if info.filename.endswith(".pth") and stem in OFFICIAL_STYLES:
-                        dest = target / f"{stem}.pth"
-                        part = dest.with_suffix(".part")
-                        with zf.open(info) as src, open(part, "wb") as dst:
-                            dst.write(src.read())
-                        load_transformer(part, value_range=255.0)   # refuse files that do not load
-                        os.replace(part, dest)
-                        found[stem] = dest
-        except zipfile.BadZipFile as exc:
-            raise DownloadError(_styles_message(f"{url} did not send a zip file ({exc})")) from exc
-        if not found:
-            raise DownloadError(_styles_message(f"{url} held none of {', '.join(OFFICIAL_STYLES)}"))
-        return found
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def main(argv: list[str]) -> int:
-    """``python -m helpers styles {list, prefetch [--url URL]}``."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m helpers styles",
-                                     description="Pretrained fast style-transfer networks "
-                                                 "(PyTorch's official example).")
-    sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("list", help="show the styles and whether each is cached")
-    pre = sub.add_parser("prefetch", help="download and unpack the official checkpoints")
-    pre.add_argument("--url", default=OFFICIAL_ZIP_URL, help="zip to fetch (default: the official one)")
-    args = parser.parse_args(argv)
-    if args.action == "list":
-        for name in OFFICIAL_STYLES:
-            path = official_style_path(name)
-            print(f"{name:<14} {'cached ' if path.is_file() else 'missing'}  {path}")
-        return 0
-    try:
-        for name, path in prefetch_styles(args.url).items():
-            print(f"ok      {name}  {path}")
-    except DownloadError as exc:
-        print(f"FAILED: {exc}", file=sys.stderr)
-        return 1
-    return 0

@@ -1,4 +1,4 @@
-"""Images: load, convert, resize, save; bundled samples and cached paintings.
+"""Images: convert, resize, crop and save; load by path or name (see :mod:`helpers.imageio`).
 
 Pixel contract: a tensor image is ``float32 [B, 3, H, W]`` (or ``[3, H, W]``) in
 ``[0, 1]``, RGB. Everything here converts to or from that.
@@ -15,38 +15,37 @@ tensor. Every PIL mode becomes RGB by the same rules (see :func:`from_pil`):
   ICC profile is honoured when present;
 * bilevel (``1``) and greyscale images are replicated to three equal channels.
 
-Files are checked against a pixel limit (:data:`DEFAULT_MAX_PIXELS`) from the header,
-before any pixel data is decoded, to refuse decompression bombs.
+Files are read by :func:`helpers.imageio.opened`, which checks them against a pixel limit
+(:data:`DEFAULT_MAX_PIXELS`) from the header, before any pixel data is decoded, to refuse
+decompression bombs. Colour transforms (YIQ, luminance, histogram matching) are in
+:mod:`helpers.colour`.
 """
 from __future__ import annotations
 
-import contextlib
+import functools
 import io
 import numbers
 import os
-import re
-import threading
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms
 
-from . import samples as _samples
+from . import imageio
 from .errors import ImageLoadError
+from .imageio import DEFAULT_MAX_PIXELS
 
 # Re-exported for notebooks (``images.samples("texture")``). The dependency runs one way:
 # images → samples; samples never imports images.
 from .samples import cache_dir, list_paintings, list_samples, samples  # noqa: F401
 
-DEFAULT_MAX_PIXELS = 50_000_000
 RESIZE_MODES = ("longest", "shortest")
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
                 ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
-_PIL_LIMIT_LOCK = threading.Lock()
 _TRANSPARENT_MODES = {"RGBA", "RGBa", "LA", "PA"}
 
 
@@ -250,16 +249,16 @@ def load_image(source, size=None, *, resize: str = "longest",
     """
     _check_size(size)
     _check_by(resize)
-    _check_max_pixels(max_pixels)
+    imageio.check_max_pixels(max_pixels)
     if isinstance(source, torch.Tensor):
-        image = _as_batch(source).float().clamp(0, 1)
+        image = as_batch(source).float().clamp(0, 1)
     elif isinstance(source, Image.Image):
-        _check_pixels(source.size, max_pixels, "the PIL image")
-        image = from_pil(_exif_upright(source, "the PIL image"))
+        imageio.check_pixels(source.size, max_pixels, "the PIL image")
+        image = from_pil(imageio.exif_upright(source, "the PIL image"))
     elif isinstance(source, np.ndarray):
         image = from_numpy(source)
     elif isinstance(source, (str, bytes, os.PathLike)):
-        path = _resolve(source)
+        path = imageio.resolve(source)
         image = _load_file(path, str(path), size, resize, max_pixels)
     elif hasattr(source, "read"):
         label = str(getattr(source, "name", "<file object>"))
@@ -288,174 +287,15 @@ def _check_by(by: str) -> None:
         raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {by!r}")
 
 
-def _check_max_pixels(max_pixels) -> None:
-    if max_pixels is None:
-        return
-    if isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral) or max_pixels <= 0:
-        raise ValueError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
-
-
-def _check_pixels(wh: tuple[int, int], max_pixels: int | None, label: str) -> None:
-    w, h = wh
-    if max_pixels is not None and w * h > max_pixels:
-        raise ImageLoadError(_bomb_message(label, f"{w}×{h} = {w * h:,} pixels", w * h, max_pixels))
-
-
-def _bomb_message(label: str, size_text: str, pixels: int | None, max_pixels: int) -> str:
-    suggestion = f"max_pixels={pixels:_}" if pixels else "a larger max_pixels"
-    return (
-        f"{label}: the image is {size_text}, more than the limit of {max_pixels:,} pixels "
-        f"(max_pixels). The limit guards against decompression bombs: small files that decode "
-        f"into gigabytes. If you trust this file, raise the limit, e.g. "
-        f"load_image(..., {suggestion}), or pass max_pixels=None to switch the check off."
-    )
-
-
-def _resolve(source) -> Path:
-    """A path, sample name or painting name → an existing path (directories are refused later)."""
-    text = os.fsdecode(os.fspath(source))
-    if not text.strip():
-        raise ImageLoadError("empty image path or name ''. Give a file path or a sample name: "
-                             + ", ".join(samples()))
-    path = Path(text).expanduser()
-    if path.exists():
-        return path
-    key = _samples.normalise_name(text)
-    if key in _samples.SAMPLES:
-        return _samples.sample_path(key)
-    if key in _samples.PAINTINGS:
-        return _samples.painting_path(key)
-    known = list(_samples.SAMPLES) + list(_samples.PAINTINGS)
-    if isinstance(source, str) and not path.suffix and os.sep not in text and "/" not in text:
-        raise ImageLoadError(
-            f"unknown image name {text!r}: not a file in {Path.cwd()}, not a bundled sample, "
-            f"not a painting.{_samples.did_you_mean(text, known)} Bundled samples: {', '.join(_samples.SAMPLES)}. "
-            f"Paintings (downloaded once): {', '.join(_samples.PAINTINGS)}."
-        )
-    raise ImageLoadError(
-        f"image file not found: {text!r} (looked for {path.absolute()}). Check the path and the "
-        f"current folder ({Path.cwd()}), or load a bundled sample by name instead: "
-        f"{', '.join(_samples.SAMPLES)}."
-    )
-
-
 def _load_file(file, label: str, size, by: str, max_pixels: int | None) -> torch.Tensor:
-    """Open, check, decode and convert one image file (path or file object)."""
-    if isinstance(file, Path):
-        _check_regular_file(file)
-    with _open(file, label, max_pixels) as img:
-        if size is not None and not isinstance(size, (tuple, list)):
-            _draft(img, size, by)
-        _decode(img, label, file)
-        img = _exif_upright(img, label)
+    """Read one image file (path or file object) with :func:`helpers.imageio.opened` and convert it."""
+    exact = size is None or isinstance(size, (tuple, list))
+    draft_to = None if exact else functools.partial(target_size, size=size, by=by)
+    with imageio.opened(file, label, max_pixels=max_pixels, draft_to=draft_to) as img:
         try:
             return from_pil(img)
         except ValueError as err:
             raise ImageLoadError(f"{label}: {err}") from err
-
-
-def _check_regular_file(path: Path) -> None:
-    if path.is_dir():
-        inside = sorted(p.name for p in path.iterdir() if p.suffix.lower() in SAVE_FORMATS)[:5]
-        hint = f" Image files in it: {', '.join(inside)}." if inside else ""
-        raise ImageLoadError(f"{path} is a directory, not an image file; pass a file inside it.{hint}")
-    try:
-        n_bytes = path.stat().st_size
-    except OSError as err:
-        raise ImageLoadError(f"{path}: cannot read the file ({err})") from err
-    if n_bytes == 0:
-        raise ImageLoadError(f"{path} is an empty file (0 bytes): an interrupted download or copy? "
-                             "Delete it and fetch or export the image again.")
-
-
-@contextlib.contextmanager
-def _open(file, label: str, max_pixels: int | None):
-    """``Image.open`` (header only) with the pixel limit checked and errors translated."""
-    with _pil_limit_at_least(max_pixels), warnings.catch_warnings():
-        # Our own max_pixels check below is the one that decides; PIL's warning is noise.
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            img = Image.open(file)
-        except Image.DecompressionBombError as err:
-            pixels = _pixels_in(str(err))
-            size_text = f"{pixels:,} pixels" if pixels else "larger than PIL's own limit"
-            raise ImageLoadError(_bomb_message(label, size_text, pixels, max_pixels or 0)) from err
-        except UnidentifiedImageError as err:
-            raise ImageLoadError(f"{label}: not an image file PIL can read{_describe_start(file)}. "
-                                 "Is it really an image (and not, say, a renamed text or HTML file)?") from err
-        except PermissionError as err:
-            raise ImageLoadError(f"{label}: no permission to read the file ({err})") from err
-        except (OSError, SyntaxError, ValueError, EOFError) as err:
-            raise ImageLoadError(f"{label}: cannot open the image ({type(err).__name__}: {err})") from err
-        with img:
-            _check_pixels(img.size, max_pixels, label)
-            yield img
-
-
-@contextlib.contextmanager
-def _pil_limit_at_least(max_pixels: int | None):
-    """Lift PIL's global bomb limit for this call if ``max_pixels`` asks for more."""
-    pil_limit = Image.MAX_IMAGE_PIXELS
-    if pil_limit is None or (max_pixels is not None and 2 * pil_limit >= max_pixels):
-        yield
-        return
-    with _PIL_LIMIT_LOCK:
-        Image.MAX_IMAGE_PIXELS = None if max_pixels is None else max_pixels
-        try:
-            yield
-        finally:
-            Image.MAX_IMAGE_PIXELS = pil_limit
-
-
-def _pixels_in(message: str) -> int | None:
-    match = re.search(r"\((\d+) pixels\)", message)
-    return int(match.group(1)) if match else None
-
-
-def _describe_start(file) -> str:
-    """A hint about what a non-image file is, from its first bytes."""
-    try:
-        if isinstance(file, Path):
-            with open(file, "rb") as fh:
-                head = fh.read(64)
-        else:
-            return ""
-    except OSError:
-        return ""
-    if head.lstrip().lower().startswith((b"<!doctype html", b"<html")):
-        return " (it is an HTML page, perhaps an error page saved instead of the image)"
-    if head and all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-        return f" (it looks like text: {head[:40].decode('ascii')!r}...)"
-    return f" (it starts with bytes {head[:8]!r})"
-
-
-def _draft(img: Image.Image, size: int, by: str) -> None:
-    """Let JPEG decode at a reduced scale that is still at least the target size (faster, less memory)."""
-    if img.format != "JPEG":
-        return
-    target_h, target_w = target_size(img.height, img.width, size, by)
-    if target_h < img.height and target_w < img.width:
-        img.draft(img.mode, (target_w, target_h))
-
-
-def _decode(img: Image.Image, label: str, file) -> None:
-    try:
-        img.load()
-    except Exception as err:  # PIL raises OSError, SyntaxError, ValueError, zlib/struct errors...
-        n_bytes = f" ({file.stat().st_size:,} bytes)" if isinstance(file, Path) else ""
-        raise ImageLoadError(
-            f"{label}{n_bytes}: could not decode the image data ({type(err).__name__}: {err}). "
-            "The file is probably truncated or corrupt; download or export it again."
-        ) from err
-
-
-def _exif_upright(img: Image.Image, label: str) -> Image.Image:
-    """Apply the EXIF orientation tag (photos from phones are often stored sideways)."""
-    try:
-        return ImageOps.exif_transpose(img)
-    except Exception as err:  # malformed EXIF must not make the picture unusable
-        warnings.warn(f"{label}: ignoring unreadable EXIF orientation ({err})", stacklevel=4)
-        return img
 
 
 # --------------------------------------------------------------------------- size and crops
@@ -533,7 +373,8 @@ def random_crop(image: torch.Tensor, size, generator: torch.Generator | None = N
     return image[..., top:top + ch, left:left + cw]
 
 
-def _as_batch(image: torch.Tensor) -> torch.Tensor:
+def as_batch(image: torch.Tensor) -> torch.Tensor:
+    """``[3,H,W]`` → ``[1,3,H,W]``; ``[B,3,H,W]`` unchanged; any other shape raises ``ValueError``."""
     if image.dim() == 3 and image.shape[0] == 3:
         return image.unsqueeze(0)
     if image.dim() == 4 and image.shape[1] == 3:
@@ -561,56 +402,3 @@ def save_image(image: torch.Tensor, path) -> Path:
     pil.save(path, format=fmt, **options)
     return path
 
-
-# --------------------------------------------------------------------------- colour
-
-
-def match_histogram(source: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Give ``source`` the per-channel colour histogram of ``reference``.
-
-    ``source``: ``[3,H,W]`` or ``[B,3,H,W]`` (each image matched separately);
-    ``reference``: one image ``[3,h,w]``/``[1,3,h,w]``, any size. Returns a tensor of
-    ``source``'s shape, dtype and device, in [0, 1]. Not differentiable.
-    """
-    from skimage.exposure import match_histograms
-
-    ref = to_numpy(_as_batch(reference))
-    batch = _as_batch(source)
-    matched = [
-        from_numpy(match_histograms(to_numpy(img), ref, channel_axis=-1).astype(np.float32))
-        for img in batch
-    ]
-    out = torch.cat(matched).to(device=source.device,
-                                dtype=source.dtype if source.is_floating_point() else torch.float32)
-    return out if source.dim() == 4 else out[0]
-
-
-# NTSC YIQ (FCC 1953 coefficients). Y is luma; I and Q carry the colour.
-_RGB_TO_YIQ = torch.tensor([
-    [0.299, 0.587, 0.114],
-    [0.595716, -0.274453, -0.321263],
-    [0.211456, -0.522591, 0.311135],
-], dtype=torch.float64)
-_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
-
-
-def _apply_colour_matrix(image: torch.Tensor, matrix: torch.Tensor) -> torch.Tensor:
-    if image.dim() < 3 or image.shape[-3] != 3:
-        raise ValueError(f"expected [...,3,H,W] with 3 colour channels, got shape {tuple(image.shape)}")
-    m = matrix.to(device=image.device, dtype=image.dtype)
-    return torch.einsum("ij,...jhw->...ihw", m, image)
-
-
-def rgb_to_yiq(image: torch.Tensor) -> torch.Tensor:
-    """RGB ``[...,3,H,W]`` in [0,1] → YIQ: Y in [0,1], I in ±0.596, Q in ±0.523. Differentiable."""
-    return _apply_colour_matrix(image, _RGB_TO_YIQ)
-
-
-def yiq_to_rgb(image: torch.Tensor) -> torch.Tensor:
-    """YIQ ``[...,3,H,W]`` → RGB (not clamped, so the round trip is exact up to float error)."""
-    return _apply_colour_matrix(image, _YIQ_TO_RGB)
-
-
-def luminance(image: torch.Tensor) -> torch.Tensor:
-    """Luma Y of RGB ``[...,3,H,W]`` → ``[...,1,H,W]`` (the Y of :func:`rgb_to_yiq`)."""
-    return rgb_to_yiq(image)[..., :1, :, :]

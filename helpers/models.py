@@ -36,7 +36,7 @@ from torchvision.models import WeightsEnum
 from helpers import filter_norm, provenance
 from helpers import layers as layer_tables
 from helpers import weights as weight_files
-from helpers.devices import autocast_factory, grading_mode
+from helpers.devices import autocast_factory, grading_mode, network_autocast
 from helpers.errors import CorruptWeightsError, WeightsUnavailableError
 from helpers.normalize import ImageModel, Normalize, check_image_batch, explain_small_input
 
@@ -257,7 +257,8 @@ class FeatureExtractor(nn.Module):
             ``precision``), a factory of a context manager (e.g.
             ``lambda: torch.autocast("cpu", dtype=torch.bfloat16)``) or ``None`` (float32).
             The features are returned in float32 either way, so Gram matrices and losses
-            computed from them stay float32.
+            computed from them stay float32. Without one, the extractor follows the
+            innermost :func:`helpers.devices.network_precision` block (float32 outside any).
 
     ``forward(images)`` returns ``{layer: tensor}`` in the order of ``layers``. Only the
     modules up to the deepest requested layer exist in the extractor. The network is
@@ -318,10 +319,11 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         check_image_batch(images, f"FeatureExtractor({self.architecture})")
+        amp = self._autocast or network_autocast()
         with explain_small_input(images, self.architecture):
-            if self._autocast is None:
+            if amp is None:
                 out = self.body(self.normalize(images))
                 return {name: out[name] for name in self.layer_names}
-            with self._autocast():
+            with amp():
                 out = self.body(self.normalize(images))
         return {name: out[name].float() for name in self.layer_names}

@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.bounded_lbfgs import BoundedLBFGS
-from helpers.devices import autocast_factory
+from helpers.devices import autocast_factory, network_precision
 from helpers.errors import KitError
 from helpers.transforms import Compose, apply, clamp_pixels, freeze
 
@@ -500,11 +500,14 @@ def _check_values(values: Mapping[str, float], step: int, what: str) -> None:
 
 # --------------------------------------------------------------------------- small parts
 
-def _autocast_factory(autocast, device: torch.device) -> Callable[[], Any]:
-    if autocast is None or autocast is False:
-        return contextlib.nullcontext
+def _autocast_factory(autocast, device: torch.device) -> Callable[[], Any] | None:
+    """One stage's ``autocast`` as a factory of a context manager, ``None`` for float32."""
+    if autocast is None or autocast is False or autocast == "float32":
+        return None
     if autocast is True:
         return lambda: torch.autocast(device_type=device.type)
+    if autocast == "bfloat16":
+        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     if hasattr(autocast, "__enter__") and not callable(getattr(autocast, "autocast", None)):
         return lambda: autocast  # a context manager object (checked first: torch.autocast is also callable)
     return autocast_factory(autocast)  # a devices.Profile or a factory
@@ -635,6 +638,7 @@ class _StagePlan:
     size: tuple[int, int]
     steps: int
     lr: float | None = None
+    autocast: Any = None
 
 
 def _per_stage(value, n: int, what: str) -> list:
@@ -644,9 +648,9 @@ def _per_stage(value, n: int, what: str) -> list:
     return values
 
 
-def _plan(x0: Tensor, schedule, steps, lr=None) -> list[_StagePlan]:
+def _plan(x0: Tensor, schedule, steps, lr=None, autocast=None) -> list[_StagePlan]:
     """The stages: one per size of ``schedule`` (one at the start size without one), each
-    with its step count and learning rate (a number, or a list with one per stage)."""
+    with its step count, learning rate and precision (each a value, or a list with one per stage)."""
     hw = tuple(x0.shape[-2:])
     sizes = [hw] if schedule is None else [_size_hw(s, hw) for s in schedule]
     if not sizes:
@@ -654,7 +658,8 @@ def _plan(x0: Tensor, schedule, steps, lr=None) -> list[_StagePlan]:
     counts = [int(n) for n in _per_stage(steps, len(sizes), "steps")]
     if any(n < 0 for n in counts):
         raise ValueError(f"steps must be >= 0, got {steps!r}")
-    return [_StagePlan(s, n, r) for s, n, r in zip(sizes, counts, _per_stage(lr, len(sizes), "lr"))]
+    rates, precisions = _per_stage(lr, len(sizes), "lr"), _per_stage(autocast, len(sizes), "autocast")
+    return [_StagePlan(*stage) for stage in zip(sizes, counts, rates, precisions)]
 
 
 def _stage_change(rescale: Callable[[Tensor, tuple[int, int]], Tensor], project) -> Callable:
@@ -699,7 +704,6 @@ class _ObjectiveSetup:
     transforms: list
     post_step: list
     regularizer: Callable | None
-    amp: Callable[[], Any]
     run: LoopTracker
 
     @property
@@ -712,14 +716,14 @@ class _ObjectiveSetup:
         if not callable(objective):
             raise TypeError("with a schedule, objective must be a factory: objective(size) -> objective; "
                             f"calling it with {spec.size} returned {type(objective).__name__}")
-        return _ObjectiveStage(self, objective, image, spec.lr)
+        return _ObjectiveStage(self, objective, image, spec.lr, _autocast_factory(spec.autocast, image.device))
 
-    def evaluate(self, objective: Callable, image: Tensor, frozen: Sequence, step: int):
+    def evaluate(self, objective: Callable, image: Tensor, frozen: Sequence, step: int, amp=None):
         """``(terms, total)`` of the objective on the transformed image plus the regulariser on the image."""
         seen = image
         for t in frozen:
             seen = apply(t, seen, step=step)
-        with self.amp():
+        with network_precision(amp):
             out = objective(seen)
             extra = self.regularizer(image) if self.regularizer is not None else None
         self.run.evaluations += 1
@@ -737,8 +741,8 @@ class _ObjectiveSetup:
 class _ObjectiveStage:
     """One stage of :func:`optimize_image`: an optimiser on the pixels at one size."""
 
-    def __init__(self, setup: _ObjectiveSetup, objective: Callable, image: Tensor, lr: float | None):
-        self.setup, self.objective, self.run = setup, objective, setup.run
+    def __init__(self, setup: _ObjectiveSetup, objective: Callable, image: Tensor, lr: float | None, amp=None):
+        self.setup, self.objective, self.run, self.amp = setup, objective, setup.run, amp
         self.param = image.clone().requires_grad_(True)
         self.opt = _make_optimizer(setup.optimizer, self.param, lr, setup.optimizer_kwargs, setup.bounds)
         self.bounded = isinstance(self.opt, BoundedLBFGS)
@@ -778,7 +782,7 @@ class _ObjectiveStage:
             self.replay.restore()
         self.opt.zero_grad(set_to_none=True)
         with torch.enable_grad():
-            terms, total = self.setup.evaluate(self.objective, self.param, self.frozen, self.index)
+            terms, total = self.setup.evaluate(self.objective, self.param, self.frozen, self.index, self.amp)
             values = loss_values(terms, total, "total")
             _check_values(values, self.index, "loss")
             if not self.evals and not self.carried:
@@ -808,11 +812,55 @@ class _ObjectiveStage:
             return
         with run.guarded(), torch.no_grad():
             frozen = [freeze(t, run.steps_done) for t in self.setup.transforms]
-            terms, total = self.setup.evaluate(self.objective, run.image, frozen, run.steps_done)
+            terms, total = self.setup.evaluate(self.objective, run.image, frozen, run.steps_done, self.amp)
             values = loss_values(terms, total, "total")
             if math.isfinite(values["total"]):
                 run.final_loss = values["total"]
                 run.offer_best(values, run.image)
+
+
+def coarse_to_fine(size: tuple[int, int], *, steps: int, levels: int = 2, coarse_steps: int | None = None,
+                   coarse_precision: str | None = "auto", device: str | torch.device | None = None,
+                   minimum: int = 32) -> dict[str, list]:
+    """The kit's schedule for style transfer and texture synthesis, as keyword arguments of
+    :func:`optimize_image`: ``optimize_image(objective_at, start, **coarse_to_fine(hw, steps=300))``.
+
+    The image is optimised at ``levels`` sizes, each half the next (sides at least
+    ``minimum`` px), ending at ``size``. Large structures settle at the coarse sizes, where
+    an evaluation costs a quarter (or less) of a full-size one; the full size then mostly
+    refines detail. The coarse stages run the network in bfloat16 where that is fast
+    (``coarse_precision="auto"``: CUDA, or a CPU with native bfloat16); the full size stays
+    float32, whose rounding the small late decreases need. BENCHMARKS.md §1 measures it
+    against a tutorial-style L-BFGS.
+
+    Args:
+        size: the final ``(H, W)`` in pixels.
+        steps: L-BFGS steps at the final size.
+        levels: number of sizes (1: the final size only).
+        coarse_steps: steps at each coarse size; default ``steps // 2``.
+        coarse_precision: ``"auto"``, ``"bfloat16"``, or ``"float32"``/``None``.
+        device: where it will run (for ``"auto"``); default the best available.
+        minimum: smallest side of a coarse size, in pixels.
+
+    Returns:
+        ``{"schedule": [(H, W), …], "steps": [int, …], "autocast": [str | None, …]}``, coarse first.
+    """
+    from helpers.devices import bfloat16_is_fast, pick_device
+
+    if levels < 1:
+        raise ValueError(f"levels must be at least 1, got {levels}")
+    hw = (int(size[0]), int(size[1]))
+    sizes = [hw]
+    for _ in range(levels - 1):
+        h, w = sizes[0]
+        sizes.insert(0, (max(minimum, h // 2), max(minimum, w // 2)))
+    if coarse_precision == "auto":
+        coarse_precision = "bfloat16" if bfloat16_is_fast(pick_device(device)) else None
+    if coarse_precision not in (None, "float32", "bfloat16"):
+        raise ValueError(f"coarse_precision must be 'auto', 'bfloat16', 'float32' or None, got {coarse_precision!r}")
+    coarse = max(1, steps // 2) if coarse_steps is None else int(coarse_steps)
+    return {"schedule": sizes, "steps": [coarse] * (levels - 1) + [int(steps)],
+            "autocast": [coarse_precision] * (levels - 1) + [None]}
 
 
 def optimize_image(objective: Callable, init: Tensor, *, steps: int | Sequence[int],
@@ -856,20 +904,24 @@ def optimize_image(objective: Callable, init: Tensor, *, steps: int | Sequence[i
         regularizer: ``regularizer(image) -> 0-d tensor or dict``, evaluated on the image
             itself (not transformed) and added to the objective; recorded as
             ``"regularizer"`` (or its own term names).
-        autocast: precision of the forward passes: a ``devices.Profile``, ``True``, a context
-            manager or a factory; losses are recorded and differentiated in float32.
+        autocast: precision of the kit's networks (:class:`~helpers.models.FeatureExtractor`)
+            in the forward passes (:func:`helpers.devices.network_precision`): ``None`` or
+            ``"float32"``, ``"bfloat16"``, ``True`` (the device's autocast type), a
+            ``devices.Profile``, a context manager or a factory; or a list with one per stage
+            (:func:`coarse_to_fine` runs the coarse stages in bfloat16). Features come back in
+            float32, so Gram matrices and losses are computed, recorded and differentiated in
+            float32.
         callbacks, progress, preview, preview_every, keep_best, device, on_nonfinite, desc:
             see the module docstring. Returns :class:`OptimizationResult`, also after
             Ctrl-C (``interrupted=True``) or a callback's stop.
     """
     x0 = _prepare(init, device)
-    plan = _plan(x0, schedule, steps, lr)
+    plan = _plan(x0, schedule, steps, lr, autocast)
     run = LoopTracker(sum(s.steps for s in plan), total_key="total", keep_best=keep_best, progress=progress,
                       desc=desc, preview=preview, preview_every=preview_every, callbacks=callbacks,
                       on_nonfinite=on_nonfinite)
     setup = _ObjectiveSetup(objective, schedule is not None, optimizer, optimizer_kwargs or {}, project,
-                            list(transforms or ()), list(post_step or ()), regularizer,
-                            _autocast_factory(autocast, x0.device), run)
+                            list(transforms or ()), list(post_step or ()), regularizer, run)
     run.image = _projected(x0, project)
     last = _run_stages(run, plan, _stage_change(_resize, project), setup.stage)
     if last is not None and run.finished:

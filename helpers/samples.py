@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import difflib
 import os
-import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cache import CACHE_ENV, copy_limited, kit_cache_dir
+from .cache import CACHE_ENV, kit_cache_dir
+from .downloads import DOWNLOAD_TIMEOUT_S, fetch_to_cache
 from .errors import DownloadError, ImageLoadError
 
 DATA_ENV = "KIT_DATA_DIR"
@@ -31,7 +29,6 @@ KINDS = ("content", "texture")
 
 # Wikimedia asks automated clients to identify themselves.
 USER_AGENT = "cnn-kit-course-notebooks/1.0 (teaching notebooks; fetches a few public-domain paintings once)"
-DOWNLOAD_TIMEOUT_S = 30.0
 MAX_DOWNLOAD_BYTES = 40 * 1024 * 1024
 #: A downloaded painting with more pixels than this is refused (a decompression-bomb guard).
 MAX_DOWNLOAD_PIXELS = 50_000_000
@@ -306,33 +303,17 @@ def fetch_painting(name: str, *, force: bool = False, timeout: float = DOWNLOAD_
     """Download painting ``name`` into the cache and return its path.
 
     An existing cached copy is kept unless ``force``. The download goes to a temporary
-    file in the cache folder, is checked to decode as an image, then renamed into place,
-    so an interrupted or failed fetch never leaves a broken file under the cache name.
+    file in the cache folder, is checked to decode as an image, then renamed into place
+    (:func:`helpers.downloads.fetch_to_cache`), so an interrupted or failed fetch never
+    leaves a broken file under the cache name.
     """
     painting = painting_info(name)
     target = painting_cache_path(painting.name)
     if target.is_file() and not force:
         return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".part", dir=target.parent)
-    except OSError as err:
-        raise DownloadError(
-            f"cannot write to the painting cache folder {target.parent}: {err}. "
-            f"Set {CACHE_ENV} to a writable folder."
-        ) from err
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            _download(painting, target, out, timeout)
-        problem = _decode_problem(tmp)
-        if problem:
-            raise DownloadError(_offline_message(
-                painting, target, f"the server sent something that is not a readable image ({problem})"))
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return fetch_to_cache(painting.url, target, max_bytes=MAX_DOWNLOAD_BYTES, timeout=timeout,
+                          user_agent=USER_AGENT, check=_not_an_image,
+                          explain=lambda reason: _offline_message(painting, target, reason))
 
 
 def prefetch_paintings(names=None, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> dict[str, Path]:
@@ -344,22 +325,10 @@ def prefetch_paintings(names=None, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> di
     return {name: painting_path(name, timeout=timeout) for name in chosen}
 
 
-def _download(painting: Painting, target: Path, out, timeout: float) -> None:
-    request = urllib.request.Request(painting.url, headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            copied = copy_limited(response, out, MAX_DOWNLOAD_BYTES)
-    except urllib.error.HTTPError as err:
-        raise DownloadError(_offline_message(painting, target, f"HTTP {err.code} {err.reason}")) from err
-    except urllib.error.URLError as err:
-        raise DownloadError(_offline_message(painting, target, f"cannot reach the server ({err.reason})")) from err
-    except (OSError, ValueError) as err:  # timeouts, resets, malformed URLs
-        raise DownloadError(_offline_message(painting, target, f"{type(err).__name__}: {err}")) from err
-    if copied is None:
-        raise DownloadError(_offline_message(
-            painting, target, f"the response is larger than {MAX_DOWNLOAD_BYTES // 2**20} MiB"))
-    if copied == 0:
-        raise DownloadError(_offline_message(painting, target, "the server sent an empty response"))
+def _not_an_image(path: Path) -> str | None:
+    """``None`` if a downloaded file is a readable image within the pixel limit, else why it is refused."""
+    problem = _decode_problem(path)
+    return f"the server sent something that is not a readable image ({problem})" if problem else None
 
 
 def _decode_problem(path: Path) -> str | None:
@@ -399,30 +368,3 @@ def _offline_message(p: Painting, target: Path, reason: str) -> str:
         f"textures: {textures}."
     )
 
-
-def main(argv: list[str]) -> int:
-    """``python -m helpers paintings {list, prefetch [names…]}``."""
-    import argparse
-    import sys
-
-    parser = argparse.ArgumentParser(prog="python -m helpers paintings",
-                                     description="Public-domain paintings used as styles, cached on first use.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("list", help="show the paintings and whether each is cached")
-    pre = sub.add_parser("prefetch", help="download paintings into the cache (default: all)")
-    pre.add_argument("names", nargs="*")
-    args = parser.parse_args(argv)
-    if args.action == "list":
-        for name, label in list_paintings().items():
-            cached = painting_cache_path(name).is_file()
-            print(f"{name:<20} {'cached ' if cached else 'missing'}  {label}")
-        print(f"cache: {cache_dir()}")
-        return 0
-    failures = 0
-    for name in args.names or list(PAINTINGS):
-        try:
-            print(f"ok      {name}  {painting_path(name)}")
-        except (DownloadError, ImageLoadError) as exc:
-            failures += 1
-            print(f"FAILED  {name}: {exc}", file=sys.stderr)
-    return 1 if failures else 0

@@ -219,7 +219,7 @@ def load_transformer(source, value_range: float | None = None, map_location="cpu
 
     Accepts the official example's plain state dicts (``value_range`` 255 unless given) and
     the kit's own checkpoints (a dict with ``"model"`` and ``"value_range"``; see
-    :mod:`helpers.fast_style`). Missing or unexpected keys raise :class:`CheckpointError`
+    :mod:`helpers.checkpoints`). Missing or unexpected keys raise :class:`CheckpointError`
     naming them and the file.
     """
     label = "state dict"

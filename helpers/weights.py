@@ -8,24 +8,24 @@ cached file is checked against the hash prefix in its name (``vgg19-dcbb9e9d.pth
 small ``.verified`` record beside it (size, modification time, digest) spares the check
 on later loads until the file changes.
 
-Command line::
+Command line (:mod:`helpers.prefetch`)::
 
-    python -m helpers weights prefetch [names…]   fill the cache (default: every model the notebooks use)
-    python -m helpers weights list                show which weights are cached
+    python -m helpers download weights [names…]   fill the cache (default: every model the notebooks use)
+    python -m helpers download weights --list     show which weights are cached
+
+(``python -m helpers weights prefetch [names…]`` and ``… weights list`` are aliases.)
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import os
 import re
-import sys
 from pathlib import Path
 
 import torch
 from torchvision.models import WeightsEnum, get_model_weights
 
+from helpers.downloads import sha256_of
 from helpers.errors import CorruptWeightsError, WeightsUnavailableError
 
 # Architectures the notebooks use; `prefetch` without names fetches all of these.
@@ -60,14 +60,6 @@ def _record_path(path: Path) -> Path:
 def _stat_key(path: Path) -> dict:
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_verified(path: str | Path) -> bool:
@@ -189,7 +181,12 @@ def all_default_weights() -> list[WeightsEnum]:
     return out
 
 
-def _parse_names(names: list[str]) -> list[WeightsEnum]:
+def parse_names(names: list[str]) -> list[WeightsEnum]:
+    """Weight enums for command-line names: architectures, ``vgg16-caffe``, enum names; none or ``all``: the defaults.
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones).
+    """
     if not names or names == ["all"]:
         return all_default_weights()
     out = []
@@ -227,33 +224,3 @@ def status_rows(verify: bool = False) -> list[tuple[str, str, str]]:
         rows.append((str(w), state, str(path)))
     return rows
 
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers weights",
-                                     description="Manage pretrained ImageNet weights in the torch hub cache.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    pre = sub.add_parser("prefetch", help="download (and verify) weights into the cache")
-    pre.add_argument("names", nargs="*", help=f"architectures ({', '.join(ARCHITECTURES)}, vgg16-caffe) or 'all'")
-    lst = sub.add_parser("list", help="show which weights are cached")
-    lst.add_argument("--verify", action="store_true", help="hash every cached file now")
-    args = parser.parse_args(argv)
-
-    if args.action == "list":
-        for name, state, path in status_rows(verify=args.verify):
-            print(f"{name:<40} {state:<28} {path}")
-        return 0
-    try:
-        targets = _parse_names(args.names)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    failures = 0
-    for w in targets:
-        try:
-            path = ensure_cached(w, download=True)
-            print(f"ok      {w}  {path}")
-        except (WeightsUnavailableError, CorruptWeightsError) as exc:
-            failures += 1
-            print(f"FAILED  {w}: {exc}", file=sys.stderr)
-    print(f"cache: {checkpoints_dir()}")
-    return 1 if failures else 0

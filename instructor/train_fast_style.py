@@ -17,7 +17,7 @@ official example (``fast_neural_style/neural_style/neural_style.py``) into the k
 network trained in the example's 0–255 pixel range (``value_range=255``), so that the
 example's weights, gradients and Adam steps are reproduced exactly. A checkpoint is written every
 ``--checkpoint-every`` steps and on Ctrl-C; running the same command again resumes it.
-The final network is written with :func:`helpers.fast_style.save_checkpoint`'s format and
+The final network is written with :func:`helpers.checkpoints.save_checkpoint`'s format and
 loads with ``helpers.transformer_net.load_transformer(path)``.
 """
 from __future__ import annotations

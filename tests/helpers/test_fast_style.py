@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import fast_style
+from helpers import checkpoints, fast_style, pretrained_styles
 from helpers.errors import DownloadError, ImageLoadError, KitError
 from helpers.optim import OptimizationResult
 from helpers.transformer_net import CheckpointError, TransformerNet, convert_official_state_dict, load_transformer
@@ -147,14 +147,14 @@ def test_prefetch_unpacks_the_official_zip_and_styles_load(tmp_path, monkeypatch
     with pytest.raises(DownloadError, match="styles prefetch"):
         fast_style.load_official_style("mosaic")
     url = _styles_zip(tmp_path / "saved_models.zip").as_uri()
-    found = fast_style.prefetch_styles(url)
+    found = pretrained_styles.prefetch_styles(url)
     assert sorted(found) == sorted(fast_style.OFFICIAL_STYLES)
     for name, path in found.items():
-        assert path.parent == fast_style.styles_dir() and path.is_file()
+        assert path.parent == pretrained_styles.styles_dir() and path.is_file()
     net = fast_style.load_official_style("rain-princess")
     assert isinstance(net, TransformerNet) and net.value_range == 255.0
     with pytest.raises(ValueError, match="candy, mosaic"):
-        fast_style.official_style_path("scream")
+        pretrained_styles.official_style_path("scream")
 
 
 def test_prefetch_failures_leave_nothing_behind(tmp_path, monkeypatch):
@@ -162,19 +162,19 @@ def test_prefetch_failures_leave_nothing_behind(tmp_path, monkeypatch):
     not_zip = tmp_path / "page.html"
     not_zip.write_text("<html>quota exceeded</html>")
     with pytest.raises(DownloadError, match="did not send a zip"):
-        fast_style.prefetch_styles(not_zip.as_uri())
+        pretrained_styles.prefetch_styles(not_zip.as_uri())
     with pytest.raises(DownloadError, match="cannot download"):
-        fast_style.prefetch_styles((tmp_path / "nothing.zip").as_uri())
-    assert not any(fast_style.styles_dir().glob("*"))
+        pretrained_styles.prefetch_styles((tmp_path / "nothing.zip").as_uri())
+    assert not any(pretrained_styles.styles_dir().glob("*"))
 
 
 def test_prefetch_refuses_an_oversized_download(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     url = _styles_zip(tmp_path / "saved_models.zip").as_uri()
-    monkeypatch.setattr(fast_style, "MAX_ZIP_BYTES", 1024)
+    monkeypatch.setattr(pretrained_styles, "MAX_ZIP_BYTES", 1024)
     with pytest.raises(DownloadError, match="more than"):
-        fast_style.prefetch_styles(url)
-    assert not any(fast_style.styles_dir().glob("*"))
+        pretrained_styles.prefetch_styles(url)
+    assert not any(pretrained_styles.styles_dir().glob("*"))
 
 
 def test_copy_limited_counts_bytes_and_stops_past_the_limit():
@@ -263,7 +263,7 @@ def test_interrupted_and_resumed_training_continues_identically(tmp_path):
     straight = _train(6, checkpoint=tmp_path / "straight.pt", checkpoint_every=100)
     first = _train(6, checkpoint=tmp_path / "run.pt", callbacks=[_interrupt_at(3)])
     assert first.interrupted and first.steps_done == 3 and (tmp_path / "run.pt").is_file()
-    assert fast_style.read_checkpoint(tmp_path / "run.pt")["step"] == 3
+    assert checkpoints.read_checkpoint(tmp_path / "run.pt")["step"] == 3
     resumed = _train(6, checkpoint=tmp_path / "run.pt", seed_init=123)    # a different fresh init is overwritten
     assert resumed.resumed_from == 3 and resumed.steps_done == 6 and not resumed.interrupted
     for (name, a), b in zip(straight.net.state_dict().items(), resumed.net.state_dict().values()):
@@ -283,7 +283,7 @@ def test_a_callback_returning_true_stops_training_and_the_result_is_the_loops_re
     assert seen == [(1, None, {"mirror", "mean", "total"}), (2, None, {"mirror", "mean", "total"})]
     assert result.steps_done == 2 and not result.interrupted
     assert result.stopped_reason == "stopped by callback enough after 2 of 5 steps"
-    assert fast_style.read_checkpoint(tmp_path / "c.pt")["step"] == 2     # saved where it stopped
+    assert checkpoints.read_checkpoint(tmp_path / "c.pt")["step"] == 2     # saved where it stopped
     assert result.best_value == min(result.history["total"]) and len(result.times) == 2
     resumed = _train(5, checkpoint=tmp_path / "c.pt")
     assert resumed.resumed_from == 2 and resumed.steps_done == 5 and len(resumed.history["total"]) == 5
@@ -321,7 +321,7 @@ def test_a_finished_checkpoint_is_not_trained_again(tmp_path):
     for a, b in zip(done.net.parameters(), again.net.parameters()):
         assert torch.equal(a, b)
     fresh = _train(2, checkpoint=tmp_path / "c.pt", resume=False)
-    assert fresh.resumed_from == 0 and fast_style.read_checkpoint(tmp_path / "c.pt")["step"] == 2
+    assert fresh.resumed_from == 0 and checkpoints.read_checkpoint(tmp_path / "c.pt")["step"] == 2
 
 
 def test_resuming_with_other_settings_or_a_foreign_file_is_refused(tmp_path):
@@ -487,7 +487,7 @@ def test_instructor_trainer_runs_under_torchrun_with_two_gloo_processes(tmp_path
     # DistributedDataParallel keeps the replicas identical: same weights in both processes.
     assert first[0]["param_sum"] == first[1]["param_sum"]
     assert first[0]["param_abs_sum"] == first[1]["param_abs_sum"]
-    state = fast_style.read_checkpoint(tmp_path / "out" / "ihc.checkpoint.pt")
+    state = checkpoints.read_checkpoint(tmp_path / "out" / "ihc.checkpoint.pt")
     assert state["step"] == 3 and len(state["generator_states"]) == 2 and state["config"]["world_size"] == 2
     assert not torch.equal(state["generator_states"][0], state["generator_states"][1]), "each rank draws its own crops"
     model = load_transformer(tmp_path / "out" / "ihc.pth")

@@ -600,34 +600,3 @@ def test_corrupt_cached_painting_is_fetched_again(monkeypatch, tmp_path):
     assert im.load_image("impression_sunrise").shape == (1, 3, 5, 5)
     with Image.open(target) as cached:
         assert cached.size == (5, 5)
-
-
-# --------------------------------------------------------------------------- colour
-
-
-def test_yiq_round_trip_property():
-    g = torch.Generator().manual_seed(0)
-    for shape in [(3, 1, 1), (1, 3, 7, 5), (4, 3, 16, 9)]:
-        x = torch.rand(shape, generator=g)
-        torch.testing.assert_close(im.yiq_to_rgb(im.rgb_to_yiq(x)), x, atol=1e-5, rtol=0)
-        y = im.rgb_to_yiq(x)
-        assert y[..., 0, :, :].min() >= 0 and y[..., 0, :, :].max() <= 1 + 1e-6
-        assert y[..., 1, :, :].abs().max() <= 0.5958 and y[..., 2, :, :].abs().max() <= 0.5226
-
-
-def test_grey_has_no_chroma_and_luma_equals_grey():
-    grey = torch.linspace(0, 1, 11).view(1, 1, 1, 11).expand(1, 3, 2, 11)
-    yiq = im.rgb_to_yiq(grey)
-    torch.testing.assert_close(yiq[:, 0], grey[:, 0], atol=1e-6, rtol=0)
-    assert yiq[:, 1:].abs().max() < 1e-5
-    assert im.luminance(grey).shape == (1, 1, 2, 11)
-
-
-def test_match_histogram_recovers_a_monotone_colour_map():
-    g = torch.Generator().manual_seed(1)
-    source = torch.rand(1, 3, 20, 30, generator=g)
-    reference = (source * torch.tensor([0.5, 0.2, 0.9]).view(1, 3, 1, 1) + 0.05) ** 1.5
-    out = im.match_histogram(source, reference)
-    assert out.shape == source.shape and out.dtype == source.dtype
-    torch.testing.assert_close(out, reference, atol=1e-5, rtol=0)
-    assert im.match_histogram(source[0], reference).shape == source[0].shape

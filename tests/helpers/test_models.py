@@ -1,4 +1,6 @@
 """Models and feature extraction with seeded random weights (no downloads)."""
+import contextlib
+
 import pytest
 import torch
 from torch import nn
@@ -161,3 +163,20 @@ def test_imagenet_categories_come_from_torchvision_metadata():
         class_index("dog")
     with pytest.raises(ValueError, match="no class"):
         class_index("unicorn")
+
+
+def test_an_extractor_follows_the_network_precision_block_and_keeps_losses_float32(vgg16_random):
+    from helpers.devices import network_precision
+
+    x = torch.rand(1, 3, 32, 32)
+    ext = FeatureExtractor(vgg16_random, ["relu2_1"])
+    exact = ext(x)["relu2_1"]
+    with network_precision(lambda: torch.autocast("cpu", dtype=torch.bfloat16)):
+        low = ext(x)["relu2_1"]
+        gram = torch.einsum("bchw,bdhw->bcd", low, low)  # computed by the caller, outside the network
+    assert low.dtype == torch.float32 and gram.dtype == torch.float32
+    assert 0 < float((low - exact).abs().max() / exact.abs().max()) < 0.05
+    assert torch.equal(ext(x)["relu2_1"], exact)  # float32 again after the block
+    own = FeatureExtractor(vgg16_random, ["relu2_1"], autocast=lambda: contextlib.nullcontext())
+    with network_precision(lambda: torch.autocast("cpu", dtype=torch.bfloat16)):
+        assert torch.equal(own(x)["relu2_1"], exact)  # an extractor's own setting wins

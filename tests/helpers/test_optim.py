@@ -434,3 +434,47 @@ def test_ascent_loop_runs_a_schedule_with_its_own_stage_change(init):
     assert [(s.size, s.first_step, s.steps) for s in res.stages] == [((3, 3), 0, 2), ((6, 6), 2, 3)]
     assert len(res.history["score"]) == 5 and res.image.shape[-2:] == (6, 6)
     assert torch.allclose(res.image, torch.full_like(res.image, 0.55))
+
+
+def test_coarse_to_fine_halves_each_size_and_runs_the_coarse_stages_in_bfloat16():
+    from helpers.optim import coarse_to_fine
+
+    plan = coarse_to_fine((170, 256), steps=100, levels=3, coarse_precision="bfloat16")
+    assert plan == {"schedule": [(42, 64), (85, 128), (170, 256)], "steps": [50, 50, 100],
+                    "autocast": ["bfloat16", "bfloat16", None]}
+    narrow = coarse_to_fine((40, 300), steps=10, coarse_steps=3, coarse_precision=None)
+    assert narrow["schedule"] == [(32, 150), (40, 300)] and narrow["steps"] == [3, 10]
+    assert coarse_to_fine((64, 64), steps=5, levels=1) == {"schedule": [(64, 64)], "steps": [5], "autocast": [None]}
+    with pytest.raises(ValueError, match="coarse_precision"):
+        coarse_to_fine((64, 64), steps=5, coarse_precision="float16")
+
+
+def test_each_stage_runs_in_its_own_precision(target):
+    from helpers.devices import network_autocast
+    from helpers.optim import coarse_to_fine
+
+    seen = []
+
+    def factory(size):
+        t = F.interpolate(target, size=size, mode="bilinear", align_corners=False)
+
+        def objective(x):
+            amp = network_autocast()
+            if amp is None:
+                seen.append((size, None))
+            else:
+                with amp():
+                    seen.append((size, torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None))
+            return ((x - t) ** 2).sum()
+        return objective
+
+    plan = coarse_to_fine((H, W), steps=2, coarse_steps=2, coarse_precision="bfloat16", minimum=4)
+    res = optimize_image(factory, torch.full((1, 3, H // 2, W // 2), 0.5), progress=False, **plan)
+    assert res.image.shape[-2:] == (H, W) and res.history["total"][-1] < res.history["total"][0]
+    coarse = {dtype for size, dtype in seen if size == (H // 2, W // 2)}
+    full = {dtype for size, dtype in seen if size == (H, W)}
+    assert coarse == {torch.bfloat16} and full == {None}
+    assert network_autocast() is None  # nothing leaks out of the loop
+    with pytest.raises(ValueError, match="autocast lists 1"):
+        optimize_image(factory, torch.full((1, 3, 6, 6), 0.5), steps=1, schedule=[6, 12], autocast=["bfloat16"],
+                       progress=False)

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torchvision.models as tvm
 
-from helpers import provenance, weights
+from helpers import cli, provenance, weights
 from helpers.errors import CorruptWeightsError, WeightsUnavailableError
 from helpers.models import FeatureExtractor, load_model
 
@@ -125,13 +125,13 @@ def test_caffe_weights_use_their_own_means_and_the_0_255_scale(monkeypatch):
 
 
 def test_prefetch_and_list_commands(hub, monkeypatch, capsys, cached_file):
-    assert weights.main(["list"]) == 0
+    assert cli.main(["weights", "list"]) == 0
     assert "SqueezeNet1_1_Weights.IMAGENET1K_V1" in capsys.readouterr().out
-    assert weights.main(["prefetch", "squeezenet1_1"]) == 0
+    assert cli.main(["weights", "prefetch", "squeezenet1_1"]) == 0
     assert "ok" in capsys.readouterr().out
-    assert weights.main(["prefetch", "resnet9000"]) == 2
+    assert cli.main(["weights", "prefetch", "resnet9000"]) == 2
     monkeypatch.setattr(tvm.AlexNet_Weights.IMAGENET1K_V1.value, "url", "http://127.0.0.1:9/alexnet-owt-7be5be79.pth")
-    assert weights.main(["prefetch", "alexnet"]) == 1
+    assert cli.main(["weights", "prefetch", "alexnet"]) == 1
     assert "FAILED" in capsys.readouterr().err
 
 
