@@ -4,34 +4,29 @@ Both sides minimise the same objective with the same seeded random-weight VGG-19
 (pretrained weights are not available on the machine that runs this; with them only the
 loss weights would change): content at relu4_2 with notebook 07's ``content_loss``
 (½ Σ (F − P)²), style at relu1_1 … relu5_1 with weights 1/5 and notebook 07's
-``style_loss`` (Σ_l w_l Σ (G − Ĝ)² / (4 N² M²)), average pooling, content initialisation.
+``texture_loss`` (Σ_l w_l Σ (G − Ĝ)² / (4 N² M²)), average pooling, the photo as the start.
 The loss weights are balanced for that network: α = 1 and β such that
-β · L_style(content image) = α · L_content(uniform-noise image), the rule notebook 07 uses
-offline, so the two terms are of the same order.
+β · L_style(photo) = α · L_content(uniform-noise image), so the two terms are of the same order.
 
-* **Baseline**: what a careful public implementation does — the whole of VGG-19's
-  ``features`` run in float32 at full size every evaluation, a single
-  ``torch.optim.LBFGS`` run of N iterations with a strong-Wolfe line search (the loss
-  divided by its starting value, so the line search works at a scale of one and the
-  objective cannot rise), no projection during the run.
-* **Kit**: ``helpers.optim.optimize_image`` as the notebooks call it: its default L-BFGS,
-  which keeps the pixels in [0, 1] inside the method (``helpers.bounded_lbfgs``: projected
-  L-BFGS with a weak-Wolfe search along the projected path, so it minimises the objective that
-  is measured, of the image that is shown) and the network truncated after relu5_1, in
-  float32. The same pipeline with bfloat16 autocast for the network (features cast back to
-  float32 before the Gram matrices and losses) runs in the first pair: each evaluation is
-  about 1.7× faster on an AVX-512-BF16 CPU, but late in the run the decrease per iteration
-  falls below bfloat16's rounding of the objective, the Armijo test fails, the line search
-  backtracks, and the run ends slower and higher (BENCHMARKS.md §1 gives both runs' times,
-  evaluations and final values), so the kit does not use it here. A coarse-to-fine schedule
-  is an option (``--levels 2``).
+* **Baseline** (:func:`run_baseline`): the PyTorch tutorial's optimiser with a strong-Wolfe
+  line search: one ``torch.optim.LBFGS`` call of N iterations (zero tolerances, so it uses
+  its budget), the whole of VGG-19's ``features`` in float32 at full size, the image clamped
+  to [0, 1] in place at the start of every closure. Every value it reports is the objective
+  of an image it could show. Its target is its best value over the whole run.
+* **Kit** (:func:`run_kit`): ``helpers.optim.optimize_image`` as the notebooks call it: its
+  default L-BFGS, which keeps the pixels in [0, 1] inside the method
+  (``helpers.bounded_lbfgs``), the network truncated after relu5_1; either at one scale in
+  float32 (variant ``kit``) or with :func:`helpers.optim.coarse_to_fine`'s schedule, the
+  half-size stage in bfloat16 (variant ``coarse_to_fine``).
 
-Quality is measured by one float32 evaluator, the objective at full size on the image
-clamped to [0, 1], evaluated after each of the first 30 evaluations (baseline) or
-iterations (kit), then every 10, with the clock paused. The ratio reported is (kit's time to
-reach the baseline's final evaluator value) / (baseline's total time). Because the baseline
-lets pixels leave [0, 1], its clamped value is lowest early in its run and then rises; the
-report also gives that lowest value and when the kit reached it.
+Each side's curve is its own float32 full-size objective of valid images, so no extra
+evaluator runs during the timing: the baseline's value at each closure call, the kit's
+value of each full-size iteration's image (timed after the iteration, which is late). The
+report gives kit / baseline ratios of wall time and of full-size-equivalent evaluations (a
+coarse evaluation counts as its share of the full size's pixels, a bfloat16 one also as its
+cost relative to float32 measured in the same run, :func:`evaluation_cost`) to the
+baseline's best value and to 99 % of its reduction, and each side's final value measured by
+one float32 evaluator.
 """
 from __future__ import annotations
 
@@ -46,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from bench.common import Stopwatch, median, peak_rss_mib, run_json, save  # noqa: E402
+from bench.common import RESULTS, Stopwatch, median, peak_rss_mib, run_json, save  # noqa: E402
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -176,7 +171,17 @@ def run_baseline(problem: Problem, iterations: int, max_evaluations: int | None 
         x.clamp_(0, 1)
     iters = opt.state[opt._params[0]].get("n_iter", iterations)
     return {"seconds": seconds, "final": problem.evaluate(x), "evaluations": len(curve), "iterations": iters,
-            "curve": curve}
+            "stopped": stop_reason(iters, len(curve), iterations, opt.defaults["max_eval"]),
+            "curve": curve, "image": x.detach().clone()}
+
+
+def stop_reason(iterations: int, evaluations: int, budget: int, max_eval: int) -> str:
+    """Why ``torch.optim.LBFGS.step`` returned: its iteration budget, its evaluation cap
+    (``max_eval``, 1.25 × ``max_iter`` by default), or a line search that found no step
+    (with zero tolerances, a step of length 0 ends the call)."""
+    if iterations >= budget:
+        return "budget"
+    return "evaluation cap" if evaluations >= max_eval else "line search found no step"
 
 
 def evaluation_cost(problem: Problem, hw, repeats: int = 5) -> float:
@@ -248,7 +253,7 @@ def run_kit(problem: Problem, iterations: int, *, levels: int = 2, coarse_iterat
     return {"seconds": seconds, "final": problem.evaluate(result.image), "recorded_final": result.final_loss,
             "evaluations": evaluations[0], "equivalent_evaluations": equivalent[0], "iterations": iterations,
             "sizes": [list(s) for s in plan["schedule"]], "steps": list(plan["steps"]),
-            "precisions": [str(a or "float32") for a in plan["autocast"]], "curve": curve}
+            "precisions": [str(a or "float32") for a in plan["autocast"]], "curve": curve, "image": result.image}
 
 
 def first_reach(curve, threshold) -> tuple[float, float] | None:
@@ -276,9 +281,10 @@ def compare(base: dict, kit: dict) -> dict:
 
 PAIRS = {"chelsea-ihc": ("chelsea", "ihc"), "astronaut-hubble": ("astronaut", "hubble")}
 
-#: The kit's variants: its default (what notebook 07 runs) first, then coarse to fine.
+#: The kit's variants; ``DEFAULT_VARIANT`` is what notebook 07 runs and the report's headline.
 VARIANTS = {"kit": dict(levels=1, coarse_precision=None),
             "coarse_to_fine": dict(levels=2, coarse_precision="bfloat16")}
+DEFAULT_VARIANT = "kit"
 SUMMARY_KEYS = ("time_ratio_best", "evaluation_ratio_best", "time_ratio_99", "evaluation_ratio_99")
 
 
@@ -286,7 +292,7 @@ def paired(size: int, iterations: int, runs: int, problems=tuple(PAIRS), kit_ite
            variants=tuple(VARIANTS), seed: int = 0) -> dict:
     """``runs`` rounds per problem of the baseline then each kit variant, one after the other."""
     out = {"size": size, "iterations": iterations, "kit_iterations": kit_iterations, "runs": runs,
-           "variants": {v: VARIANTS[v] for v in variants}, "problems": {}}
+           "variants": {v: VARIANTS[v] for v in variants}, "default": DEFAULT_VARIANT, "problems": {}}
     for name in problems:
         content, style = PAIRS[name]
         problem = Problem(size, seed, content=content, style=style)
@@ -305,12 +311,29 @@ def paired(size: int, iterations: int, runs: int, problems=tuple(PAIRS), kit_ite
                       f"{base['evaluations']} evaluations; kit final {kit['final']:.5g} in {kit['seconds']:.1f} s, "
                       f"reached the best at {c['kit_reached_best']}; "
                       f"ratios: time {c['time_ratio_best']}, evaluations {c['evaluation_ratio_best']}", flush=True)
+            if r == 0:
+                _save_pictures(f"gatys_{size}_{name}", problem, row, variants)
+            for side in row.values():
+                (side.get("run") or side).pop("image", None)
             rounds.append(row)
         summary = {v: {k: _median_or_none([row[v][k] for row in rounds]) for k in SUMMARY_KEYS} for v in variants}
         out["problems"][name] = {"content": content, "style": style, "hw": list(problem.hw), "alpha": problem.alpha,
                                  "beta": problem.beta, "bf16_cost": bf16_cost, "coarse_hw": list(coarse),
                                  "rounds": rounds, "median": summary}
     return out
+
+
+def _save_pictures(stem: str, problem: Problem, row: dict, variants) -> None:
+    """One PNG of the first round: photo, style, the baseline's and each variant's final image."""
+    from helpers import display
+
+    pictures = [problem.content, problem.style, row["baseline"]["image"]] + [row[v]["run"]["image"] for v in variants]
+    titles = ["photo", "style", f"baseline: {row['baseline']['final']:.4g}"] + [
+        f"{v}: {row[v]['run']['final']:.4g}" for v in variants]
+    fig = display.show_grid([p.cpu() for p in pictures], titles=titles, ncols=len(pictures),
+                            figsize=(3.2 * len(pictures), 3.4))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    fig.savefig(RESULTS / f"{stem}.png", dpi=80, bbox_inches="tight")
 
 
 def kit_schedule_size(hw) -> tuple[int, int]:

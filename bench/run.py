@@ -2,7 +2,7 @@
 
     python bench/run.py                 every benchmark (takes about an hour on a 2-core CPU)
     python bench/run.py gatys texture   some of them: gatys, memory, feedforward, notebooks, grading, texture,
-                                        balance, threads
+                                        balance, threads, testsuite
     python bench/run.py --quick         small sizes, to check the harness (numbers not for the report)
 
 Benchmarks are not tests: they take minutes, and what they report are ratios measured
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import report  # noqa: E402
 from bench.common import REPO, save  # noqa: E402
 
-NAMES = ("gatys", "memory", "feedforward", "notebooks", "grading", "texture", "balance", "threads")
+NAMES = ("gatys", "memory", "feedforward", "notebooks", "grading", "texture", "balance", "threads", "testsuite")
 
 
 def notebooks(profiles=("smoke", "cpu")) -> None:
@@ -54,9 +54,10 @@ def main(argv=None) -> int:
     for name in chosen:
         print(f"== {name}", flush=True)
         if name == "gatys":
-            extra = (["--size", "96", "--iterations", "40", "--runs", "1", "--coarse-iterations", "20"]
-                     if args.quick else [])
-            subprocess.run([py, "bench/gatys.py", "quality", *extra], cwd=REPO, check=True)
+            runs = ([["--size", "96", "--iterations", "40", "--kit-iterations", "20", "--runs", "1"]] if args.quick
+                    else [["--size", "256", "--runs", "3"], ["--size", "512", "--runs", "1"]])
+            for extra in runs:
+                subprocess.run([py, "bench/gatys.py", "quality", *extra], cwd=REPO, check=True)
         elif name == "memory":
             extra = ["--size", "128", "--evaluations", "3"] if args.quick else []
             subprocess.run([py, "bench/gatys.py", "memory", *extra], cwd=REPO, check=True)
@@ -76,6 +77,9 @@ def main(argv=None) -> int:
             subprocess.run([py, "bench/threads.py", *(["--repeats", "3"] if args.quick else [])], cwd=REPO, check=True)
         elif name == "notebooks":
             notebooks(("smoke",) if args.quick else ("smoke", "cpu"))
+        elif name == "testsuite":
+            if not args.quick:  # the whole suite: minutes, nothing smaller to check it with
+                subprocess.run([py, "bench/testsuite.py"], cwd=REPO, check=True)
     print(report.write())
     return 0
 

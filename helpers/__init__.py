@@ -22,7 +22,8 @@ Images
   colour                YIQ, luminance, histogram matching; luminance-only style transfer
 
 Optimising images
-  optim                 the image-optimisation loop (L-BFGS, Adam; coarse to fine; Ctrl-C keeps the best)
+  optim                 the loop every algorithm runs on (a package: result, tracker, stages, image, ascent):
+                        optimize_image (L-BFGS, Adam; coarse_to_fine), gradient_ascent_loop, one result
   bounded_lbfgs         L-BFGS that keeps pixels inside [0, 1] at every iterate
   transforms            regularising transforms (jitter, blur, clipping, decay; Yosinski et al. presets)
 

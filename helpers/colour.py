@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from helpers.images import as_batch, from_numpy, to_numpy
+from helpers.images import as_batch, from_numpy, resize, to_numpy
 
 
 def match_histogram(source: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
@@ -81,8 +81,7 @@ def match_luminance(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
 def combine_luminance(stylised: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     """The stylised image's luminance with the content's I and Q channels, back in RGB, clamped."""
     if stylised.shape[-2:] != content.shape[-2:]:
-        content = torch.nn.functional.interpolate(content, size=stylised.shape[-2:], mode="bilinear",
-                                                  align_corners=False)
+        content = resize(content, tuple(stylised.shape[-2:]))
     yiq = rgb_to_yiq(content).clone()
     yiq[..., :1, :, :] = luminance(stylised)
     return yiq_to_rgb(yiq).clamp(0, 1)

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
+from helpers.images import resize
 from helpers.optim import OptimizationResult, StepState, gradient_ascent_loop
 from helpers.transforms import Roll
 
@@ -39,9 +39,7 @@ def octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[tu
 
 
 def _resize(image: Tensor, size: tuple[int, int]) -> Tensor:
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+    return resize(image, tuple(size), clamp=False)  # details are differences: not clamped
 
 
 def carry_detail(original: Tensor) -> Callable[[Tensor, tuple[int, int]], Tensor]:

@@ -15,6 +15,13 @@ tensor. Every PIL mode becomes RGB by the same rules (see :func:`from_pil`):
   ICC profile is honoured when present;
 * bilevel (``1``) and greyscale images are replicated to three equal channels.
 
+Sizes, one rule everywhere in the kit: a pair ``(H, W)`` is exact; an int is the
+**longest side** wherever an existing image is scaled with its aspect ratio kept
+(:func:`load_image`, :func:`resize`, a ``schedule`` of :func:`helpers.optim.optimize_image`),
+and the **side of a square** wherever a new canvas is made (:func:`center_crop`,
+:func:`random_crop`, :func:`helpers.wei_levoy.synthesize`'s output). :func:`resize` is the
+one resampling (bicubic, antialiased) every module uses.
+
 Files are read by :func:`helpers.imageio.opened`, which checks them against a pixel limit
 (:data:`DEFAULT_MAX_PIXELS`) from the header, before any pixel data is decoded, to refuse
 decompression bombs. Colour transforms (YIQ, luminance, histogram matching) are in
@@ -316,19 +323,27 @@ def target_size(height: int, width: int, size, by: str = "longest") -> tuple[int
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def resize(image: torch.Tensor, size, by: str = "longest") -> torch.Tensor:
-    """Resize ``[B,3,H,W]`` or ``[3,H,W]`` (same rank back), keeping the aspect ratio.
+def resize(image: torch.Tensor, size, by: str = "longest", *, clamp: bool = True) -> torch.Tensor:
+    """Resize ``[B,3,H,W]`` or ``[3,H,W]`` (same rank back), keeping the aspect ratio: the
+    kit's one resize (bicubic with antialiasing).
 
-    ``size`` is the length in pixels of the ``by`` side (``"longest"``/``"shortest"``),
-    or a pair ``(H, W)`` for an exact size. Bicubic with antialiasing, clamped to [0, 1].
-    Differentiable; runs on the tensor's device.
+    Args:
+        image: float tensor ``[B, C, H, W]`` or ``[C, H, W]``.
+        size: the length in pixels of the ``by`` side, or a pair ``(H, W)`` for an exact size.
+        by: ``"longest"`` or ``"shortest"``.
+        clamp: clamp the result to [0, 1] (an image); ``False`` for values that are not
+            pixels (a difference of images, an unconstrained optimisation variable).
+
+    Returns:
+        The resized tensor, the same object when the size does not change. Differentiable;
+        runs on the tensor's device.
     """
     _check_size(size)
     _check_by(by)
-    return _resize_tensor(image, size, by)
+    return _resize_tensor(image, size, by, clamp)
 
 
-def _resize_tensor(image: torch.Tensor, size, by: str) -> torch.Tensor:
+def _resize_tensor(image: torch.Tensor, size, by: str, clamp: bool = True) -> torch.Tensor:
     if image.dim() not in (3, 4):
         raise ValueError(f"resize expects [3,H,W] or [B,3,H,W], got shape {tuple(image.shape)}")
     h, w = image.shape[-2:]
@@ -343,7 +358,7 @@ def _resize_tensor(image: torch.Tensor, size, by: str) -> torch.Tensor:
     except (NotImplementedError, RuntimeError):  # some backends (e.g. MPS) lack antialiased bicubic
         out = F.interpolate(batch.cpu(), size=new_hw, mode="bicubic", align_corners=False,
                             antialias=True).to(batch.device)
-    out = out.clamp(0, 1)
+    out = out.clamp(0, 1) if clamp else out
     return out if image.dim() == 4 else out[0]
 
 

@@ -377,59 +377,24 @@ def _check_size(size) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def synthesize(sample, size=(64, 64), *, levels: int = 3, neighbourhood: int = 5,
-               coarse_neighbourhood: int | None = None, seed: int | None = 0,
-               search: str = "auto", return_stages: bool = False,
-               progress: bool = False) -> SynthesisResult:
-    """Synthesise a texture from ``sample`` with Wei & Levoy's multi-resolution algorithm.
-
-    Parameters
-    ----------
-    sample: float tensor ``[1, 3, h, w]`` (or ``[1, 1, h, w]`` grey) in ``[0, 1]``.
-    size: output ``(H, W)`` in pixels, or one int for a square; each side at most
-        :data:`MAX_OUTPUT_SIDE`.
-    levels: number of pyramid levels ``L`` (1 = single resolution, §3.1; 3-4 is typical, §3.3).
-    neighbourhood: odd side ``n`` of the window at the current level; its causal half
-        (:func:`neighbourhood_mask`, ``(n*n - 1) // 2`` pixels) is matched.
-    coarse_neighbourhood: odd side ``n'`` of the full window at the next coarser level, used
-        below the top level; default :func:`coarse_neighbourhood_size` ``(n)``.
-    seed: seed of the :func:`numpy.random.default_rng` generator for the initial noise; the
-        result is a deterministic function of ``(sample, size, settings, seed)``.
-    search: ``"auto"`` (default: per level, :func:`exact_search_for` its candidate count),
-        ``"tree"`` (exact k-d tree, standing in for TSVQ, §3.4) or ``"exhaustive"`` (brute
-        force); all three give the same output. ``"tsvq"`` is the paper's own approximate
-        tree search: faster per query, output close to but not identical with the exact modes.
-    return_stages: keep the output of every level in ``result.stages`` (coarse -> fine).
-    progress: print one line per level (level, size, candidates, seconds).
-
-    Returns a :class:`SynthesisResult`. Raises ``ValueError`` naming the offending value for
-    an even or too small neighbourhood, an output size beyond the limit, an unknown search,
-    a bad level count, or a sample too small for the neighbourhood at some pyramid level.
-    """
+def _check_settings(neighbourhood, coarse_neighbourhood, levels, search, size, seed):
+    """``(n, n', levels, (H, W))`` of :func:`synthesize`'s arguments; ``ValueError`` naming a bad one."""
     n = _check_neighbourhood(neighbourhood)
     nc = coarse_neighbourhood_size(n) if coarse_neighbourhood is None else _check_neighbourhood(
         coarse_neighbourhood, "coarse_neighbourhood")
     if isinstance(levels, bool) or not isinstance(levels, Integral) or not 1 <= levels <= MAX_LEVELS:
         raise ValueError(f"levels must be an integer from 1 to {MAX_LEVELS}, got {levels!r}")
-    levels = int(levels)
     if search not in _SEARCHES:
         raise ValueError(f"search must be one of {_SEARCHES}, got {search!r}")
-    H, W = _check_size(size)
+    hw = _check_size(size)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
         raise ValueError(f"seed must be an int or None, got {seed!r}")
-    img = _to_array(sample)
-    sh, sw = img.shape[:2]
-    if sh < n or sw < n:
-        raise ValueError(f"sample of {sh}x{sw} pixels is too small for neighbourhood={n}: "
-                         f"each side must be at least {n}")
+    return n, nc, int(levels), hw
 
-    t0 = time.perf_counter()
-    spyr = _gaussian_pyramid(img, levels)
-    spyr_q = [_quantise(p) for p in spyr]
-    out_sizes = _level_sizes(H, W, levels)
-    rng = np.random.default_rng(seed)
 
-    # Validity of every level before any work, so a bad configuration fails fast.
+def _valid_per_level(spyr: list[np.ndarray], n: int, nc: int) -> list[np.ndarray]:
+    """Per pyramid level, the sample locations with a whole causal window (and parent window)."""
+    levels, (sh, sw) = len(spyr), spyr[0].shape[:2]
     valid = []
     for lev in range(levels):
         coarse_shape = spyr[lev + 1].shape[:2] if lev + 1 < levels else None
@@ -443,67 +408,122 @@ def synthesize(sample, size=(64, 64), *, levels: int = 3, neighbourhood: int = 5
                 f"is {hh}x{ww} and has no location with a causal {n}x{n} neighbourhood{extra} inside "
                 "the sample; use a larger sample, fewer levels or a smaller neighbourhood")
         valid.append(ok)
+    return valid
 
-    # Noise from the sample's colour histogram: random sample pixels, per level.
+
+def _noise_coords(spyr: list[np.ndarray], out_sizes, rng: np.random.Generator) -> list[np.ndarray]:
+    """Per level, ``[oh, ow, 2]`` sample coordinates of random pixels: noise with the sample's colours."""
     coords = []
-    for lev in range(levels):
+    for lev, (oh, ow) in enumerate(out_sizes):
         hh, ww = spyr[lev].shape[:2]
-        oh, ow = out_sizes[lev]
         flat = rng.integers(0, hh * ww, size=oh * ow)
         coords.append(np.stack(np.unravel_index(flat, (hh, ww)), axis=-1).reshape(oh, ow, 2))
+    return coords
 
-    mask = neighbourhood_mask(n)
-    r = n // 2
+
+def _candidate_vectors(spyr_q: list[np.ndarray], lev: int, valid: np.ndarray, n: int, nc: int):
+    """``(X [N, D], cy, cx)``: the neighbourhood vector of every valid sample location of level
+    ``lev`` (causal part, then the parent window), in scanline order, and the locations."""
+    mask, r, rc = neighbourhood_mask(n), n // 2, nc // 2
+    cy, cx = np.nonzero(valid)
+    win = sliding_window_view(spyr_q[lev], (r + 1, n), axis=(0, 1))   # [h-r, w-n+1, 3, r+1, n]
+    causal = np.moveaxis(win[..., mask[:r + 1]], -1, -2)               # [h-r, w-n+1, k, 3]
+    feats = [causal[cy - r, cx - r].reshape(len(cy), -1)]
+    if lev + 1 < len(spyr_q):
+        cwin = sliding_window_view(spyr_q[lev + 1], (nc, nc), axis=(0, 1))  # [.., .., 3, nc, nc]
+        cw = np.moveaxis(cwin[cy // 2 - rc, cx // 2 - rc], 1, -1)         # [N, nc, nc, 3]
+        feats.append(cw.reshape(len(cy), -1))
+    return np.ascontiguousarray(np.concatenate(feats, axis=1)), cy, cx
+
+
+def _synthesize_level(spyr_q, coords, lev: int, searcher, cy, cx, n: int, nc: int) -> None:
+    """Level ``lev`` in scanline order (toroidal output): each pixel takes the sample pixel
+    whose neighbourhood best matches its own; writes the choices into ``coords[lev]``."""
+    mask, r, rc = neighbourhood_mask(n), n // 2, nc // 2
     dy, dx = np.nonzero(mask)
     dy, dx = dy - r, dx - r
-    rc = nc // 2
-    stages: list[torch.Tensor] = []
+    sq, src = spyr_q[lev], coords[lev]
+    oh, ow = src.shape[:2]
+    out_q = sq[src[..., 0], src[..., 1]]                          # [oh, ow, 3], noise
+    dc = len(dy) * 3
+    has_coarse = lev + 1 < len(spyr_q)
+    v = np.empty(dc + (nc * nc * 3 if has_coarse else 0))
+    if has_coarse:
+        # The coarser output level is finished: gather every pixel's parent window at once.
+        pq = spyr_q[lev + 1][coords[lev + 1][..., 0], coords[lev + 1][..., 1]]
+        ph, pw = pq.shape[:2]
+        off = np.arange(-rc, rc + 1)
+        prow = (np.arange(oh)[:, None] // 2 + off[None, :]) % ph   # [oh, nc]
+        pcol = (np.arange(ow)[:, None] // 2 + off[None, :]) % pw   # [ow, nc]
+        cfeat = pq[prow[:, None, :, None], pcol[None, :, None, :]].reshape(oh, ow, -1)
+    col_table = (np.arange(ow)[:, None] + dx[None, :]) % ow       # [ow, k]
+    for y in range(oh):
+        rows = (y + dy) % oh
+        for x in range(ow):
+            v[:dc] = out_q[rows, col_table[x]].ravel()
+            if has_coarse:
+                v[dc:] = cfeat[y, x]
+            i = searcher(v)
+            src[y, x, 0] = cy[i]
+            src[y, x, 1] = cx[i]
+            out_q[y, x] = sq[cy[i], cx[i]]
 
+
+def synthesize(sample, size=(64, 64), *, levels: int = 3, neighbourhood: int = 5,
+               coarse_neighbourhood: int | None = None, seed: int | None = 0,
+               search: str = "auto", return_stages: bool = False,
+               progress: bool = False) -> SynthesisResult:
+    """Synthesise a texture from ``sample`` with Wei & Levoy's multi-resolution algorithm.
+
+    Args:
+        sample: float tensor ``[1, 3, h, w]`` (or ``[1, 1, h, w]`` grey) in ``[0, 1]``.
+        size: output ``(H, W)`` in pixels, or one int for a square; each side at most
+            :data:`MAX_OUTPUT_SIDE`.
+        levels: number of pyramid levels ``L`` (1 = single resolution, §3.1; 3-4 is typical, §3.3).
+        neighbourhood: odd side ``n`` of the window at the current level; its causal half
+            (:func:`neighbourhood_mask`, ``(n*n - 1) // 2`` pixels) is matched.
+        coarse_neighbourhood: odd side ``n'`` of the full window at the next coarser level, used
+            below the top level; default :func:`coarse_neighbourhood_size` ``(n)``.
+        seed: seed of the :func:`numpy.random.default_rng` generator for the initial noise; the
+            result is a deterministic function of ``(sample, size, settings, seed)``.
+        search: ``"auto"`` (default: per level, :func:`exact_search_for` its candidate count),
+            ``"tree"`` (exact k-d tree, standing in for TSVQ, §3.4) or ``"exhaustive"`` (brute
+            force); all three give the same output. ``"tsvq"`` is the paper's own approximate
+            tree search: faster per query, output close to but not identical with the exact modes.
+        return_stages: keep the output of every level in ``result.stages`` (coarse -> fine).
+        progress: print one line per level (level, size, candidates, seconds).
+
+    Returns:
+        A :class:`SynthesisResult`.
+
+    Raises:
+        ValueError: naming the offending value, for an even or too small neighbourhood, an
+            output size beyond the limit, an unknown search, a bad level count, or a sample too
+            small for the neighbourhood at some pyramid level.
+    """
+    n, nc, levels, (H, W) = _check_settings(neighbourhood, coarse_neighbourhood, levels, search, size, seed)
+    img = _to_array(sample)
+    sh, sw = img.shape[:2]
+    if sh < n or sw < n:
+        raise ValueError(f"sample of {sh}x{sw} pixels is too small for neighbourhood={n}: "
+                         f"each side must be at least {n}")
+
+    t0 = time.perf_counter()
+    spyr = _gaussian_pyramid(img, levels)
+    spyr_q = [_quantise(p) for p in spyr]
+    out_sizes = _level_sizes(H, W, levels)
+    valid = _valid_per_level(spyr, n, nc)   # every level checked before any work: a bad setting fails fast
+    coords = _noise_coords(spyr, out_sizes, np.random.default_rng(seed))
+    stages: list[torch.Tensor] = []
     for lev in range(levels - 1, -1, -1):
         tl = time.perf_counter()
-        sq = spyr_q[lev]
-        sh_l, sw_l = sq.shape[:2]
-        has_coarse = lev + 1 < levels
-        cy, cx = np.nonzero(valid[lev])                    # candidates in sample scanline order
-
-        # Sample neighbourhood vectors, [N, D]: causal part then coarse part, each (dy, dx, channel).
-        win = sliding_window_view(sq, (r + 1, n), axis=(0, 1))        # [h-r, w-n+1, 3, r+1, n]
-        causal = np.moveaxis(win[..., mask[:r + 1]], -1, -2)          # [h-r, w-n+1, k, 3]
-        feats = [causal[cy - r, cx - r].reshape(len(cy), -1)]
-        if has_coarse:
-            cwin = sliding_window_view(spyr_q[lev + 1], (nc, nc), axis=(0, 1))  # [.., .., 3, nc, nc]
-            cw = np.moveaxis(cwin[cy // 2 - rc, cx // 2 - rc], 1, -1)         # [N, nc, nc, 3]
-            feats.append(cw.reshape(len(cy), -1))
-        X = np.ascontiguousarray(np.concatenate(feats, axis=1))
+        X, cy, cx = _candidate_vectors(spyr_q, lev, valid[lev], n, nc)
         searcher = _Searcher(X, exact_search_for(len(X)) if search == "auto" else search)
-
-        oh, ow = out_sizes[lev]
-        src = coords[lev]
-        out_q = sq[src[..., 0], src[..., 1]]                          # [oh, ow, 3], noise
-        dc = len(dy) * 3
-        v = np.empty(X.shape[1])
-        if has_coarse:
-            # The coarser output level is finished: gather every pixel's parent window at once.
-            pq = spyr_q[lev + 1][coords[lev + 1][..., 0], coords[lev + 1][..., 1]]
-            ph, pw = pq.shape[:2]
-            off = np.arange(-rc, rc + 1)
-            prow = (np.arange(oh)[:, None] // 2 + off[None, :]) % ph   # [oh, nc]
-            pcol = (np.arange(ow)[:, None] // 2 + off[None, :]) % pw   # [ow, nc]
-            cfeat = pq[prow[:, None, :, None], pcol[None, :, None, :]].reshape(oh, ow, -1)
-        col_table = (np.arange(ow)[:, None] + dx[None, :]) % ow       # [ow, k]
-        for y in range(oh):
-            rows = (y + dy) % oh
-            for x in range(ow):
-                v[:dc] = out_q[rows, col_table[x]].ravel()
-                if has_coarse:
-                    v[dc:] = cfeat[y, x]
-                i = searcher(v)
-                src[y, x, 0] = cy[i]
-                src[y, x, 1] = cx[i]
-                out_q[y, x] = sq[cy[i], cx[i]]
+        _synthesize_level(spyr_q, coords, lev, searcher, cy, cx, n, nc)
         if return_stages:
-            stages.append(_to_tensor(spyr[lev][src[..., 0], src[..., 1]]))
+            stages.append(_to_tensor(spyr[lev][coords[lev][..., 0], coords[lev][..., 1]]))
         if progress:
+            oh, ow = out_sizes[lev]
             print(f"level {lev}: {oh}x{ow} output, {len(cy)} candidates of dimension {X.shape[1]}, "
                   f"{time.perf_counter() - tl:.2f} s", flush=True)
 

@@ -36,7 +36,7 @@ lab = [
 ]
 
 [tool.setuptools]
-packages = ["helpers", "helpers._data"]
+packages = ["helpers", "helpers.optim", "helpers._data"]
 package-dir = {{ "helpers._data" = "data" }}
 
 [tool.setuptools.package-data]

@@ -44,19 +44,44 @@ def test_loss_weights_are_balanced_at_the_start(problem):
     assert CONTENT_LAYER == "relu4_2"
 
 
-def test_both_pipelines_lower_the_shared_objective(problem):
+def test_both_pipelines_lower_the_shared_objective_and_report_what_they_showed(problem):
     from bench.gatys import run_baseline, run_kit
 
-    base = run_baseline(problem, iterations=4, dense=2, every=2)
-    start = base["curve"][0][1]
-    assert base["final"] < start and base["iterations"] == 4
-    kit = run_kit(problem, iterations=6, coarse_iterations=3, levels=2)
+    base = run_baseline(problem, iterations=4)
+    start = base["curve"][0][2]
+    assert base["final"] < start and base["evaluations"] == len(base["curve"])
+    # torch's LBFGS stops at max_iter, at its evaluation cap (1.25 × max_iter) or when its line search fails
+    assert 1 <= base["iterations"] <= 4 and base["evaluations"] <= 5 + 1
+    assert base["stopped"] in ("budget", "evaluation cap", "line search found no step")
+    # the baseline's values are those of the clamped images it evaluated: its last one is its final image's
+    assert abs(base["final"] - base["curve"][-1][2]) <= 0.05 * start
+    kit = run_kit(problem, iterations=6, coarse_iterations=3, levels=2, coarse_precision="bfloat16", bf16_cost=0.5)
     assert kit["final"] < start
     coarse, fine = kit["sizes"][0], kit["sizes"][-1]
     assert fine == list(problem.hw) and coarse[0] * coarse[1] < fine[0] * fine[1]
-    assert kit["steps"] == [3, 6] and not kit["bf16"]
-    # one point per fine iteration (dense), plus the start and the end
-    assert len(kit["curve"]) == 6 + 2 and all(t2 >= t1 for (t1, _), (t2, _) in zip(kit["curve"], kit["curve"][1:]))
+    assert kit["steps"] == [3, 6] and kit["precisions"] == ["bfloat16", "float32"]
+    # one point per full-size iteration plus the final value, which is the evaluator's value of the image
+    assert len(kit["curve"]) == 6 + 1 and abs(kit["curve"][-1][2] - kit["final"]) <= 1e-3 * kit["final"]
+    times, counts = [c[0] for c in kit["curve"]], [c[1] for c in kit["curve"]]
+    assert times == sorted(times) and counts == sorted(counts)
+    # coarse evaluations count as their share of the pixels, halved for bfloat16
+    share = coarse[0] * coarse[1] / (fine[0] * fine[1])
+    assert counts[0] >= 3 * share * 0.5 + 1 and kit["equivalent_evaluations"] < kit["evaluations"]
+
+
+def test_compare_reads_times_and_evaluations_off_both_curves():
+    from bench.gatys import compare
+
+    base = {"curve": [(1.0, 1, 100.0), (2.0, 2, 60.0), (4.0, 4, 50.0), (9.0, 9, 40.0)]}
+    kit = {"final": 30.0, "curve": [(0.5, 1.5, 70.0), (0.9, 3.0, 40.5), (1.2, 4.0, 39.0)]}
+    c = compare(base, kit)
+    assert c["baseline_best"] == 40.0 and c["baseline_reached_best"] == (9.0, 9)
+    assert c["kit_reached_best"] == (1.2, 4.0) and c["time_ratio_best"] == 1.2 / 9.0
+    assert c["evaluation_ratio_best"] == 4.0 / 9
+    # 99 % of the reduction: 100 − 0.99·60 = 40.6
+    assert c["kit_reached_99"] == (0.9, 3.0) and c["baseline_reached_99"] == (9.0, 9)
+    never = compare(base, {"final": 45.0, "curve": [(1.0, 1.0, 45.0)]})
+    assert never["time_ratio_best"] is None and never["evaluation_ratio_best"] is None
 
 
 def test_memory_sides_stop_at_the_evaluation_budget_and_lower_the_objective(monkeypatch):
@@ -82,17 +107,27 @@ def test_report_lists_missing_benchmarks_and_prints_the_ratio(tmp_path, monkeypa
     importlib.reload(bench.common)
     report = importlib.reload(bench.report)
     machine = bench.common.machine()
-    kit = {"final": 9.5, "seconds": 80.0, "evaluations": 301, "iterations": 300, "sizes": [[128, 128]], "bf16": False}
-    pair = {"baseline": {"seconds": 100.0, "final": 10.0, "curve": [], "iterations": 300}, "kit": kit,
-            "kit_bfloat16": {**kit, "final": 9.6, "bf16": True}, "kit_reached_s": 15.0, "kit_bfloat16_reached_s": 10.0,
-            "ratio": 0.15, "baseline_99_s": 60.0, "kit_99_s": 12.0, "baseline_best": 9.8, "baseline_best_s": 5.0,
-            "kit_to_baseline_best_s": 16.0, "bf16_vs_float32_final": 0.001}
+
+    def side(ratio):
+        run = {"final": 9.5, "seconds": 80.0}
+        return {"run": run, "baseline_best": 9.8, "baseline_reached_best": [100.0, 300], "kit_reached_best":
+                [100 * ratio, 300 * ratio], "time_ratio_best": ratio, "evaluation_ratio_best": ratio,
+                "time_ratio_99": 0.5, "evaluation_ratio_99": 0.5}
+
+    def problem(ratios):
+        return {"content": "chelsea", "style": "ihc", "hw": [170, 256], "alpha": 1.0, "beta": 2.0, "bf16_cost": 0.6,
+                "coarse_hw": [85, 128], "rounds": [{"kit": side(r), "baseline": {"iterations": 30, "evaluations": 357}} for r in ratios],
+                "median": {"kit": {"time_ratio_best": sorted(ratios)[1], "evaluation_ratio_best": sorted(ratios)[1],
+                                   "time_ratio_99": 0.5, "evaluation_ratio_99": 0.5}}}
+
     (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "gatys_quality.json").write_text(json.dumps(
-        {"machine": machine, "size": [128, 128], "iterations": 300, "runs": 1, "alpha": 1.0, "beta": 2.0,
-         "pairs": [pair], "median_ratio": 0.15}))
+    for size, first, second in ((256, [0.1, 0.2, 0.3], [0.12, 0.15, 0.15]), (512, [0.01] * 3, [0.02] * 3)):
+        (tmp_path / "results" / f"gatys_quality_{size}.json").write_text(json.dumps(
+            {"machine": machine, "size": size, "iterations": 300, "kit_iterations": 100, "runs": 3,
+             "problems": {"a": problem(first), "b": problem(second)}}))
     text = report.write(tmp_path / "BENCHMARKS.md").read_text()
-    assert "\ntime-to-quality ratio: 0.15\n" in text
+    assert "\ntime-to-quality ratio: 0.15\n" in text  # the median of every 256 px run of the default
+    assert "ended after chelsea: 30 iterations, 357 evaluations (line search found no step)" in text
     assert "Not measured yet: `python bench/run.py texture`" in text
     importlib.reload(bench.common)
     importlib.reload(bench.report)
@@ -116,10 +151,22 @@ def test_report_checks_the_notebook_budgets_and_shows_the_grading_speed_up(tmp_p
             "1": {"seconds": 400.0, "speed_up": 1.0, "per_student_median_s": 20.0, "same_scores_as_first_run": True},
             "2": {"seconds": 250.0, "speed_up": 1.6, "per_student_median_s": 24.0,
                   "same_scores_as_first_run": True}}}}))
+    (tmp_path / "results" / "testsuite.json").write_text(json.dumps({
+        "machine": machine, "workers": 2, "seconds": 446.2, "returncode": 0, "summary": "707 passed",
+        "command": "python -m pytest -q -n 2 --dist loadfile"}))
     text = report.write(tmp_path / "BENCHMARKS.md").read_text()
+    assert "| 2 | 446 s (7.4 min) | 707 passed; all passed |" in text
     assert "| cpu | 01_cnn_recap | 40 | yes |" in text
     assert "| cpu | 06_texture_synthesis | 301 | **no** |" in text
     assert "| smoke | **all** (wall, with start-up) | **200** | **no** |" in text
     assert "| 2 | 250 | 1.60 | 24.0 | yes |" in text
     importlib.reload(bench.common)
     importlib.reload(bench.report)
+
+
+def test_the_suite_benchmark_reads_pytests_summary_line():
+    from bench.testsuite import SUMMARY
+
+    out = "....\n[100%]\n2 failed, 705 passed, 1 skipped in 446.12s (0:07:26)\n"
+    assert SUMMARY.findall(out)[-1][0] == "2 failed, 705 passed, 1 skipped"
+    assert SUMMARY.findall("= 707 passed in 3.5s =")[-1][0] == "707 passed"

@@ -81,7 +81,7 @@ def _names(requirements) -> set[str]:
 def test_student_packaging_installs_helpers_with_the_lecture_dependencies_only(built):
     zf = zipfile.ZipFile(built)
     pyproject = tomllib.loads(zf.read(f"{NAME}/pyproject.toml").decode())
-    assert pyproject["tool"]["setuptools"]["packages"] == ["helpers", "helpers._data"]
+    assert pyproject["tool"]["setuptools"]["packages"] == ["helpers", "helpers.optim", "helpers._data"]
     wanted = _names(pyproject["project"]["dependencies"]) | _names(pyproject["project"]["optional-dependencies"]["lab"])
     assert STUDENT_NEEDS <= wanted and not wanted & COURSE_TOOLS, wanted
     environment = zf.read(f"{NAME}/environment.yml").decode()

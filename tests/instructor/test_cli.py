@@ -96,7 +96,7 @@ def _environment_variables_read_by_helpers() -> set[str]:
     string constants (``DATA_ENV = "KIT_DATA_DIR"``) resolved."""
     import ast
 
-    trees = [ast.parse(p.read_text(encoding="utf-8")) for p in (repo_root() / "helpers").glob("*.py")]
+    trees = [ast.parse(p.read_text(encoding="utf-8")) for p in (repo_root() / "helpers").rglob("*.py")]
     constants = {t.id: node.value.value for tree in trees for node in tree.body if isinstance(node, ast.Assign)
                  and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
                  for t in node.targets if isinstance(t, ast.Name)}

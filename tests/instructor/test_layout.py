@@ -9,7 +9,13 @@ import pytest
 
 from instructor.course import repo_root
 
-HELPERS = sorted((repo_root() / "helpers").glob("*.py"))
+HELPERS = sorted(p for p in (repo_root() / "helpers").rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _module(path: Path) -> str:
+    """The `helpers` module a file belongs to: its stem, or its package's name (``optim``)."""
+    parts = path.relative_to(repo_root() / "helpers").parts
+    return parts[0] if len(parts) > 1 else path.stem
 
 
 def test_repo_root_is_the_checkout_with_both_packages():
@@ -42,24 +48,29 @@ def test_helpers_never_imports_instructor(path):
 
 def _helpers_imports(path: Path, names: set[str]) -> set[str]:
     """The `helpers` modules that ``path`` imports, at module level or inside functions."""
-    found = set()
+    found, own = set(), _module(path)
+    depth = len(path.relative_to(repo_root() / "helpers").parts)  # 2 inside a subpackage
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
         if isinstance(node, ast.Import):
             found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("helpers.")}
         elif isinstance(node, ast.ImportFrom):
             module = node.module or ""
-            if node.level == 1 or module == "helpers":
+            if node.level and node.level < depth:
+                continue  # relative, within the same subpackage
+            if node.level == depth or module == "helpers":
                 found |= {module.split(".")[0]} if module and module != "helpers" else {a.name for a in node.names}
             elif module.startswith("helpers."):
                 found.add(module.split(".")[1])
-    return (found & names) - {path.stem}
+    return (found & names) - {own}
 
 
 def test_helpers_modules_import_each_other_one_way_only():
     """No import cycle between `helpers` modules, lazy imports inside functions included
     (``images`` uses ``samples``, so ``samples`` must not reach back for ``images``)."""
-    names = {p.stem for p in HELPERS}
-    graph = {p.stem: _helpers_imports(p, names) for p in HELPERS}
+    names = {_module(p) for p in HELPERS}
+    graph = {name: set() for name in names}
+    for p in HELPERS:
+        graph[_module(p)] |= _helpers_imports(p, names)
     assert "samples" in graph["images"] and "images" not in graph["samples"]
 
     def path_back(start: str) -> list[str] | None:
@@ -83,6 +94,21 @@ def test_package_docstring_lists_every_module_once():
     import helpers
 
     listed = re.findall(r"^  (\w+) {2,}\S", helpers.__doc__, flags=re.M)
-    modules = sorted(p.stem for p in HELPERS if p.stem != "__init__")
+    modules = sorted({_module(p) for p in HELPERS} - {"__init__"})
     assert sorted(listed) == modules, (f"missing: {sorted(set(modules) - set(listed))}, "
                                        f"not modules: {sorted(set(listed) - set(modules))}")
+
+
+@pytest.mark.parametrize("package", ["helpers", "instructor"])
+def test_docstrings_use_one_style_google_args_sections(package):
+    """One docstring style: Google sections (``Args:``, ``Returns:``, ``Raises:``), never NumPy's
+    underlined sections or reST ``:param:`` fields."""
+    other = re.compile(r"^\s*(Parameters|Returns|Raises|Attributes)\n\s*-{3,}\s*$|^\s*:param \w+:", re.M)
+    offenders = []
+    for path in sorted((repo_root() / package).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node, clean=False) or ""
+                if other.search(doc):
+                    offenders.append(f"{path.name}:{getattr(node, 'name', '<module>')}")
+    assert not offenders, f"NumPy/reST-style docstring sections (use Google `Args:`): {offenders}"

@@ -52,7 +52,7 @@ def test_the_course_install_has_helpers_and_instructor():
     """The repository's own install carries `instructor` (make grade's nbgrader workers import it);
     the student bundle has a pyproject of its own with `helpers` only (tests/instructor/test_bundle.py)."""
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert setuptools["packages"] == ["helpers", "helpers._data", "instructor"]
+    assert setuptools["packages"] == ["helpers", "helpers.optim", "helpers._data", "instructor"]
     assert setuptools["package-dir"] == {"helpers._data": "data"}
 
 
