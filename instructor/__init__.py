@@ -3,8 +3,8 @@
 release, bundle        student notebooks from solutions/, and the student zip
 leakcheck              no given cell of a student notebook computes a graded function (run by release)
 answers                the solution notebook's answers as Python functions
-grading, grading_guard autograding through nbgrader, in parallel, hardened
-collect                submissions from nbgrader's layout or an LMS download
+grading                autograding through nbgrader, in parallel, hardened (a package: collect, jobs,
+                       gradebook, guard, tampering, report, run)
 coursedir, course      the throw-away nbgrader course; the repository root (``course.repo_root``)
 demo, gallery          the solution notebooks run headless, and their figure gallery
 colab                  the Colab set-up cell and the README's links

@@ -14,7 +14,7 @@ with some cells edited, written as a student would hand it in:
   and code that searches the disk for the hidden tests;
 - *cheating* submissions (``CHEATS``, students ``cheat-*``): a wrong answer plus code that
   rebinds the checks in the kernel or patches ``helpers.checking``; they must lose the
-  wrong answer's points and be flagged (``instructor.tampering``).
+  wrong answer's points and be flagged (``instructor.grading.tampering``).
 
     python -m instructor.submissions OUT [--topics 01 07] [--students 20]
 
@@ -310,7 +310,7 @@ HOSTILE = {
 
 
 # Cheating submissions: a wrong answer plus code that tries to switch the tests off. Each must
-# lose its wrong answer's points and be flagged by ``instructor.tampering``.
+# lose its wrong answer's points and be flagged by ``instructor.grading.tampering``.
 REBIND_CHECKS = """
 # make every check pass
 check = check_close = check_unchanged = lambda *args, **kwargs: None

@@ -116,7 +116,8 @@ def test_report_lists_missing_benchmarks_and_prints_the_ratio(tmp_path, monkeypa
 
     def problem(ratios):
         return {"content": "chelsea", "style": "ihc", "hw": [170, 256], "alpha": 1.0, "beta": 2.0, "bf16_cost": 0.6,
-                "coarse_hw": [85, 128], "rounds": [{"kit": side(r), "baseline": {"iterations": 30, "evaluations": 357}} for r in ratios],
+                "coarse_hw": [85, 128],
+                "rounds": [{"kit": side(r), "baseline": {"iterations": 30, "evaluations": 357}} for r in ratios],
                 "median": {"kit": {"time_ratio_best": sorted(ratios)[1], "evaluation_ratio_best": sorted(ratios)[1],
                                    "time_ratio_99": 0.5, "evaluation_ratio_99": 0.5}}}
 

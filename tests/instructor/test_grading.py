@@ -20,8 +20,8 @@ import pytest
 
 from instructor import grading
 from instructor import submissions as gen
-from instructor.collect import CollectError, collect
 from instructor.coursedir import RELEASE, Course, resolve_topics
+from instructor.grading.collect import CollectError, collect
 
 TOPICS = resolve_topics(["01", "07"])
 T01, T07 = TOPICS

@@ -24,7 +24,10 @@ def test_repo_root_is_the_checkout_with_both_packages():
     assert root == Path(__file__).resolve().parents[2]   # tests/instructor/this file
 
 
-@pytest.mark.parametrize("path", sorted((repo_root() / "instructor").glob("*.py")), ids=lambda p: p.name)
+INSTRUCTOR = sorted(p for p in (repo_root() / "instructor").rglob("*.py") if "__pycache__" not in p.parts)
+
+
+@pytest.mark.parametrize("path", INSTRUCTOR, ids=lambda p: p.relative_to(repo_root() / "instructor").as_posix())
 def test_instructor_modules_take_the_root_from_one_function(path):
     """Only instructor/course.py says where the repository is (a script's sys.path bootstrap aside)."""
     if path.name == "course.py":
@@ -97,6 +100,19 @@ def test_package_docstring_lists_every_module_once():
     modules = sorted({_module(p) for p in HELPERS} - {"__init__"})
     assert sorted(listed) == modules, (f"missing: {sorted(set(modules) - set(listed))}, "
                                        f"not modules: {sorted(set(listed) - set(modules))}")
+
+
+@pytest.mark.parametrize("package", ["helpers/optim", "instructor/grading"])
+def test_subpackage_modules_import_no_private_name_from_each_other(package):
+    """The modules of a subpackage share only public names: no ``from .x import _name``."""
+    folder = repo_root() / package
+    dotted = package.replace("/", ".")
+    offenders = []
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith(dotted)):
+                offenders += [f"{path.name}: {a.name}" for a in node.names if a.name.startswith("_")]
+    assert not offenders, f"private names imported across {dotted}: {offenders}"
 
 
 @pytest.mark.parametrize("package", ["helpers", "instructor"])

@@ -52,7 +52,8 @@ def test_the_course_install_has_helpers_and_instructor():
     """The repository's own install carries `instructor` (make grade's nbgrader workers import it);
     the student bundle has a pyproject of its own with `helpers` only (tests/instructor/test_bundle.py)."""
     setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    assert setuptools["packages"] == ["helpers", "helpers.optim", "helpers._data", "instructor"]
+    assert setuptools["packages"] == ["helpers", "helpers.optim", "helpers._data", "instructor",
+                                      "instructor.grading"]
     assert setuptools["package-dir"] == {"helpers._data": "data"}
 
 
@@ -136,6 +137,6 @@ def test_wheel_carries_the_packages_and_the_bundled_data(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     data_files = [p.relative_to(ROOT / "data").as_posix() for p in (ROOT / "data").rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts]
-    assert "helpers/images.py" in names and "instructor/grading.py" in names
+    assert "helpers/images.py" in names and "instructor/grading/run.py" in names
     assert all(f"helpers/_data/{f}" in names for f in data_files)
     assert {n.split("/")[0] for n in names if ".dist-info/" not in n} == {"helpers", "instructor"}

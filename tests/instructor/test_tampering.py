@@ -1,12 +1,13 @@
-"""The grading report's flags (instructor.tampering): cheating code is flagged, honest code is not."""
+"""The grading report's flags (instructor.grading.tampering): cheating code is flagged, honest code is not."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from instructor import submissions, tampering
+from instructor import submissions
 from instructor.coursedir import RELEASE, SOLUTIONS, topics
+from instructor.grading import tampering
 
 
 def _course(topic):

@@ -1,6 +1,6 @@
 """nbgrader preprocessors that make autograding harder to abuse.
 
-``instructor.grading`` lists them in the ``nbgrader_config.py`` of each throw-away grading
+``instructor.grading.jobs`` lists them in the ``nbgrader_config.py`` of each throw-away grading
 course (they only run inside ``nbgrader autograde``):
 
 - ``HideRestoredNotebook`` runs first in the autograde step. nbgrader writes the
