@@ -42,6 +42,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from bench.common import RESULTS, Stopwatch, median, peak_rss_mib, run_json, save  # noqa: E402
+from helpers.devices import network_precision  # noqa: E402
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
@@ -74,6 +75,10 @@ class Problem:
         self.beta = float(c_noise / s_content)
 
     def _targets_at(self, hw, extractor):
+        with network_precision(None):   # targets in float32, also when first asked for inside a bfloat16 stage
+            return self._float32_targets_at(hw, extractor)
+
+    def _float32_targets_at(self, hw, extractor):
         c = (F.interpolate(self.content, size=hw, mode="bilinear", align_corners=False)
              if hw != self.hw else self.content)
         s = F.interpolate(self.style, size=hw, mode="bilinear", align_corners=False) if hw != self.hw else self.style

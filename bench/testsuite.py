@@ -31,7 +31,7 @@ def run(workers: int) -> dict:
     seconds = time.perf_counter() - start
     found = SUMMARY.findall(done.stdout)
     return {"workers": workers, "seconds": seconds, "returncode": done.returncode,
-            "summary": found[-1][0] if found else done.stdout.strip().splitlines()[-1:],
+            "summary": found[-1][0] if found else (done.stdout.strip().splitlines() or [""])[-1],
             "command": " ".join(["python"] + command[1:])}
 
 

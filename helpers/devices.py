@@ -207,6 +207,8 @@ def network_precision(autocast):
     :func:`autocast_factory` takes, or ``None`` for float32) and returns float32 features,
     so Gram matrices and losses computed from them stay float32. This is how
     :func:`helpers.optim.optimize_image` runs a stage in bfloat16 (its ``autocast``).
+    Features computed inside the block for later use (targets cached on a first call) are
+    lower precision too: compute targets outside it.
     """
     token = _NETWORK_AUTOCAST.set(autocast_factory(autocast))
     try:

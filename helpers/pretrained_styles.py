@@ -25,7 +25,6 @@ OFFICIAL_STYLES = ("candy", "mosaic", "rain_princess", "udnie")
 OFFICIAL_ZIP_URL = "https://www.dropbox.com/s/lrvwfehqdcxoza8/saved_models.zip?dl=1"
 OFFICIAL_SOURCE = "https://github.com/pytorch/examples/tree/main/fast_neural_style"
 MAX_ZIP_BYTES = 200 * 2**20
-USER_AGENT = "cnn-style-content-kit"
 
 
 def styles_dir() -> Path:
@@ -43,7 +42,7 @@ def official_style_path(name: str) -> Path:
 
 def _styles_message(reason: str) -> str:
     return (f"the pretrained fast style-transfer networks are not available: {reason}.\n"
-            f"  Fix: run `python -m helpers styles prefetch` while online, or download {OFFICIAL_ZIP_URL}\n"
+            f"  Fix: run `python -m helpers download styles` while online, or download {OFFICIAL_ZIP_URL}\n"
             f"  (from {OFFICIAL_SOURCE}) and unzip its .pth files into {styles_dir()}")
 
 
@@ -73,7 +72,7 @@ def prefetch_styles(url: str = OFFICIAL_ZIP_URL, timeout: float = 60.0) -> dict[
             or held none of :data:`OFFICIAL_STYLES`; the message says how to fix it.
     """
     target = styles_dir()
-    with downloaded(url, target, max_bytes=MAX_ZIP_BYTES, timeout=timeout, user_agent=USER_AGENT,
+    with downloaded(url, target, max_bytes=MAX_ZIP_BYTES, timeout=timeout,
                     explain=lambda reason: _styles_message(f"cannot download {url} ({reason})"),
                     prefix="saved_models", suffix=".zip") as tmp:
         found = {}
@@ -86,7 +85,12 @@ def prefetch_styles(url: str = OFFICIAL_ZIP_URL, timeout: float = 60.0) -> dict[
                         part = dest.with_suffix(".part")
                         with zf.open(info) as src, open(part, "wb") as dst:
                             dst.write(src.read())
-                        load_transformer(part, value_range=255.0)   # refuse files that do not load
+                        try:
+                            load_transformer(part, value_range=255.0)   # refuse files that do not load
+                        except Exception as exc:
+                            part.unlink(missing_ok=True)
+                            raise DownloadError(_styles_message(
+                                f"{info.filename} in {url} is not a loadable style network ({exc})")) from None
                         os.replace(part, dest)
                         found[stem] = dest
         except zipfile.BadZipFile as exc:

@@ -28,7 +28,6 @@ DATA_ENV = "KIT_DATA_DIR"
 KINDS = ("content", "texture")
 
 # Wikimedia asks automated clients to identify themselves.
-USER_AGENT = "cnn-kit-course-notebooks/1.0 (teaching notebooks; fetches a few public-domain paintings once)"
 MAX_DOWNLOAD_BYTES = 40 * 1024 * 1024
 #: A downloaded painting with more pixels than this is refused (a decompression-bomb guard).
 MAX_DOWNLOAD_PIXELS = 50_000_000
@@ -312,7 +311,7 @@ def fetch_painting(name: str, *, force: bool = False, timeout: float = DOWNLOAD_
     if target.is_file() and not force:
         return target
     return fetch_to_cache(painting.url, target, max_bytes=MAX_DOWNLOAD_BYTES, timeout=timeout,
-                          user_agent=USER_AGENT, check=_not_an_image,
+                          check=_not_an_image,
                           explain=lambda reason: _offline_message(painting, target, reason))
 
 
@@ -360,7 +359,7 @@ def _offline_message(p: Painting, target: Path, reason: str) -> str:
         f"could not fetch painting {p.name!r} ({p.label}): {reason}.\n"
         f"  URL: {p.url}\n"
         f"To fix it, either connect to the internet and try again (or run "
-        f"`python -m helpers paintings prefetch` while online), or download the image by hand "
+        f"`python -m helpers download paintings` while online), or download the image by hand "
         f"from {p.source_page} and save it as\n"
         f"  {target}\n"
         f"(any common image format works under that name; set {CACHE_ENV} to use another cache "

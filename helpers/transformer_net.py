@@ -228,7 +228,7 @@ def load_transformer(source, value_range: float | None = None, map_location="cpu
         path = Path(source)
         label = str(path)
         if not path.is_file():
-            raise FileNotFoundError(f"no checkpoint at {path}; train one or run `python -m helpers styles prefetch`")
+            raise FileNotFoundError(f"no checkpoint at {path}; train one or run `python -m helpers download styles`")
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - re-raised with the file's name

@@ -34,7 +34,7 @@ ARCHITECTURES = ("alexnet", "vgg16", "vgg19", "googlenet", "squeezenet1_1")
 EXTRA_WEIGHTS = ("VGG16_Weights.IMAGENET1K_FEATURES",)
 
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]*)\.")  # the same rule torch.hub uses
-PREFETCH_COMMAND = "python -m helpers weights prefetch"
+PREFETCH_COMMAND = "python -m helpers download weights"
 
 
 def checkpoints_dir() -> Path:

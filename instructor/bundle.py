@@ -55,7 +55,7 @@ run while you debug.
 
 The notebooks use pretrained ImageNet weights, downloaded on first use. Without network,
 ask for the course's weight cache, or fetch them beforehand:
-`.venv/bin/python -m helpers weights prefetch`.
+`.venv/bin/python -m helpers download weights`.
 
 ## Handing in
 

@@ -1,7 +1,7 @@
 """``make check-weights``: does trained behaviour hold with the pretrained ImageNet weights?
 
 Run it once on a machine whose torch hub cache holds the weights
-(``python -m helpers weights prefetch`` fills it)::
+(``python -m helpers download weights`` fills it)::
 
     python -m instructor.check_weights                     # every topic, imagenet weights
     python -m instructor.check_weights --topics 02 07      # some topics

@@ -115,7 +115,7 @@ def gradient_ascent_loop(step_fn: Callable[[Tensor], Tensor], image: Tensor, ste
             (and per term). Higher is better: ``best_image`` is the highest-scoring.
         schedule: stage sizes, as in :func:`optimize_image` (DeepDream's octaves).
         rescale: ``rescale(image, (H, W)) -> image`` moves the image to the next stage's
-            size (before ``project``); default bilinear resizing.
+            size (before ``project``); default :func:`helpers.images.resize` (not clamped).
         callbacks, progress, preview, preview_every, keep_best, device, on_nonfinite, desc:
             see the module docstring.
 

@@ -254,8 +254,9 @@ def coarse_to_fine(size: tuple[int, int], *, steps: int, levels: int = 2, coarse
     """The kit's schedule for style transfer and texture synthesis, as keyword arguments of
     :func:`optimize_image`: ``optimize_image(objective_at, start, **coarse_to_fine(hw, steps=300))``.
 
-    The image is optimised at ``levels`` sizes, each half the next (sides at least
-    ``minimum`` px), ending at ``size``. Large structures settle at the coarse sizes, where
+    The image is optimised at up to ``levels`` sizes, each half the next with the aspect
+    ratio kept (less than half where that would take the short side below ``minimum`` px;
+    no level below a size that cannot shrink), ending at ``size``. Large structures settle at the coarse sizes, where
     an evaluation costs a quarter (or less) of a full-size one; the full size then mostly
     refines detail. The coarse stages run the network in bfloat16 where that is fast
     (``coarse_precision="auto"``: CUDA, or a CPU with native bfloat16); the full size stays
@@ -268,7 +269,8 @@ def coarse_to_fine(size: tuple[int, int], *, steps: int, levels: int = 2, coarse
         levels: number of sizes (1: the final size only).
         coarse_steps: steps at each coarse size; default ``steps // 2``.
         coarse_precision: ``"auto"``, ``"bfloat16"``, or ``"float32"``/``None``.
-        device: where it will run (for ``"auto"``); default the best available.
+        device: where the optimisation runs, i.e. the start image's device (for ``"auto"``);
+            default the best available.
         minimum: smallest side of a coarse size, in pixels.
 
     Returns:
@@ -282,14 +284,18 @@ def coarse_to_fine(size: tuple[int, int], *, steps: int, levels: int = 2, coarse
     sizes = [hw]
     for _ in range(levels - 1):
         h, w = sizes[0]
-        sizes.insert(0, (max(minimum, h // 2), max(minimum, w // 2)))
+        factor = max(0.5, minimum / min(h, w))   # half, unless that takes the short side below minimum
+        if factor >= 1:
+            break                                 # this size cannot shrink further: fewer levels
+        sizes.insert(0, (round(h * factor), round(w * factor)))
     if coarse_precision == "auto":
         coarse_precision = "bfloat16" if bfloat16_is_fast(pick_device(device)) else None
     if coarse_precision not in (None, "float32", "bfloat16"):
         raise ValueError(f"coarse_precision must be 'auto', 'bfloat16', 'float32' or None, got {coarse_precision!r}")
     coarse = max(1, steps // 2) if coarse_steps is None else int(coarse_steps)
-    return {"schedule": sizes, "steps": [coarse] * (levels - 1) + [int(steps)],
-            "autocast": [coarse_precision] * (levels - 1) + [None]}
+    coarse_count = len(sizes) - 1
+    return {"schedule": sizes, "steps": [coarse] * coarse_count + [int(steps)],
+            "autocast": [coarse_precision] * coarse_count + [None]}
 
 
 def optimize_image(objective: Callable, init: Tensor, *, steps: int | Sequence[int],
@@ -328,7 +334,7 @@ def optimize_image(objective: Callable, init: Tensor, *, steps: int | Sequence[i
             (e.g. ``GaussianBlur``, ``L2Decay``); :class:`~helpers.transforms.Transform`
             instances get ``step`` (0-based) and ``grad`` (of the last evaluation).
         schedule: the stages' image sizes (an int is the longest side, a pair ``(H, W)``);
-            the image is resized (bilinear) to each in turn and optimised there; the same
+            the image is resized (:func:`helpers.images.resize`) to each in turn and optimised there; the same
             size twice gives two stages at one size (e.g. with another ``lr``).
         regularizer: ``regularizer(image) -> 0-d tensor or dict``, evaluated on the image
             itself (not transformed) and added to the objective; recorded as
@@ -339,7 +345,7 @@ def optimize_image(objective: Callable, init: Tensor, *, steps: int | Sequence[i
             ``devices.Profile``, a context manager or a factory; or a list with one per stage
             (:func:`coarse_to_fine` runs the coarse stages in bfloat16). Features come back in
             float32, so Gram matrices and losses are computed, recorded and differentiated in
-            float32.
+            float32. Other modules the objective calls are not affected: wrap them yourself.
         callbacks, progress, preview, preview_every, keep_best, device, on_nonfinite, desc:
             see the module docstring. Returns :class:`OptimizationResult`, also after
             Ctrl-C (``interrupted=True``) or a callback's stop.

@@ -128,7 +128,7 @@ def test_wrong_checkpoints_name_the_keys_and_the_file(tmp_path):
     broken.write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="broken.pth"):
         load_transformer(broken)
-    with pytest.raises(FileNotFoundError, match="styles prefetch"):
+    with pytest.raises(FileNotFoundError, match="download styles"):
         load_transformer(tmp_path / "missing.pth")
 
 
@@ -144,7 +144,7 @@ def _styles_zip(path: Path, names=fast_style.OFFICIAL_STYLES) -> Path:
 
 def test_prefetch_unpacks_the_official_zip_and_styles_load(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    with pytest.raises(DownloadError, match="styles prefetch"):
+    with pytest.raises(DownloadError, match="download styles"):
         fast_style.load_official_style("mosaic")
     url = _styles_zip(tmp_path / "saved_models.zip").as_uri()
     found = pretrained_styles.prefetch_styles(url)

@@ -554,7 +554,7 @@ def test_unreachable_painting_fails_fast_with_a_useful_message(monkeypatch):
     message = str(info.value)
     target = S.painting_cache_path("great_wave")
     for needle in ("great_wave", "The Great Wave off Kanagawa", "http://127.0.0.1:9/x.jpg", str(target),
-                   "commons.wikimedia.org/wiki/File:", "hubble", "python -m helpers paintings prefetch"):
+                   "commons.wikimedia.org/wiki/File:", "hubble", "python -m helpers download paintings"):
         assert needle in message, needle
     assert not target.exists() and not any(target.parent.glob("*.part"))
 

@@ -443,7 +443,9 @@ def test_coarse_to_fine_halves_each_size_and_runs_the_coarse_stages_in_bfloat16(
     assert plan == {"schedule": [(42, 64), (85, 128), (170, 256)], "steps": [50, 50, 100],
                     "autocast": ["bfloat16", "bfloat16", None]}
     narrow = coarse_to_fine((40, 300), steps=10, coarse_steps=3, coarse_precision=None)
-    assert narrow["schedule"] == [(32, 150), (40, 300)] and narrow["steps"] == [3, 10]
+    assert narrow["schedule"] == [(32, 240), (40, 300)] and narrow["steps"] == [3, 10]  # aspect kept, ≥ 32 px
+    tiny = coarse_to_fine((30, 90), steps=10, levels=3, coarse_precision="bfloat16")
+    assert tiny == {"schedule": [(30, 90)], "steps": [10], "autocast": [None]}  # never a "coarse" size that grows
     assert coarse_to_fine((64, 64), steps=5, levels=1) == {"schedule": [(64, 64)], "steps": [5], "autocast": [None]}
     with pytest.raises(ValueError, match="coarse_precision"):
         coarse_to_fine((64, 64), steps=5, coarse_precision="float16")

@@ -63,7 +63,7 @@ def test_truncated_cached_file_is_detected_with_what_to_delete(cached_file):
     with pytest.raises(CorruptWeightsError) as err:
         load_model("squeezenet1_1", "imagenet", download=False)
     assert str(cached_file) in str(err.value) and "Delete it" in str(err.value)
-    assert "python -m helpers weights prefetch" in str(err.value)
+    assert "python -m helpers download weights" in str(err.value)
 
 
 def test_file_with_the_real_name_but_other_contents_is_corrupt(hub):
@@ -78,7 +78,7 @@ def test_offline_and_not_cached_names_the_command_and_the_exact_path(hub, monkey
     with pytest.raises(WeightsUnavailableError) as err:
         load_model("squeezenet1_1", "imagenet")
     message = str(err.value)
-    assert "python -m helpers weights prefetch squeezenet1_1" in message
+    assert "python -m helpers download weights squeezenet1_1" in message
     assert str(hub / "squeezenet1_1-b8a52dc0.pth") in message
     assert "download failed" in message
 

@@ -42,7 +42,7 @@ def test_missing_imagenet_weights_give_one_clear_error(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr + done.stdout
-    assert "python -m helpers weights prefetch" in done.stderr
+    assert "python -m helpers download weights" in done.stderr
     assert "squeezenet1_1-" in done.stderr and "vgg19-" in done.stderr, "each missing file is named"
     assert str(tmp_path / "empty-torch-home") in done.stderr
     assert not (tmp_path / "report" / "index.html").exists()

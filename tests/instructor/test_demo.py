@@ -197,7 +197,7 @@ def test_without_weights_the_demo_falls_back_or_fails_with_the_fix(offline, tmp_
     assert demo.main(args + ["--require-weights"]) == 1
     printed = capsys.readouterr().out
     assert "WeightsUnavailableError" in printed
-    assert "--require-weights is set" in printed and "python -m helpers weights prefetch" in printed
+    assert "--require-weights is set" in printed and "python -m helpers download weights" in printed
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["notebooks"][0]["status"] == "failed" and summary["random_weights"] is False
 
