@@ -3,7 +3,7 @@
     python bench/run.py                 every benchmark (takes about an hour on a 2-core CPU)
     python bench/run.py gatys texture   some of them: gatys, memory, feedforward, notebooks, grading, texture,
                                         balance, threads, testsuite
-    python bench/run.py --quick         small sizes, to check the harness (numbers not for the report)
+    python bench/run.py --quick         small sizes, to check the harness (results and report in a temporary folder)
 
 Benchmarks are not tests: they take minutes, and what they report are ratios measured
 side by side in one run. Results go to bench/results/NAME.json; BENCHMARKS.md is rebuilt
@@ -12,7 +12,9 @@ from every result file present.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bench.common  # noqa: E402
 from bench import report  # noqa: E402
 from bench.common import REPO, save  # noqa: E402
 
@@ -51,6 +54,13 @@ def main(argv=None) -> int:
         p.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(NAMES)}")
     chosen = args.names or list(NAMES)
     py = sys.executable
+    report_path = REPO / "BENCHMARKS.md"
+    if args.quick:  # quick numbers never replace the real ones: results and report go to a temporary folder
+        quick = Path(tempfile.mkdtemp(prefix="bench-quick-"))
+        os.environ["BENCH_RESULTS"] = str(quick / "results")   # read by bench.common, here and in every subprocess
+        importlib.reload(bench.common)
+        importlib.reload(report)
+        report_path = quick / "BENCHMARKS.md"
     for name in chosen:
         print(f"== {name}", flush=True)
         if name == "gatys":
@@ -80,7 +90,7 @@ def main(argv=None) -> int:
         elif name == "testsuite":
             if not args.quick:  # the whole suite: minutes, nothing smaller to check it with
                 subprocess.run([py, "bench/testsuite.py"], cwd=REPO, check=True)
-    print(report.write())
+    print(report.write(report_path))
     return 0
 
 
